@@ -101,12 +101,13 @@ public static class ReplyCodec
 
     /// <summary>
     /// Writes an ERROR (or ERROR_OFFSET when <paramref name="offset"/> is given) payload: error, message length,
-    /// message, and the offset. The message is truncated to <paramref name="maxMessageBytes"/> UTF-8 bytes.
+    /// message, and the offset. The message is truncated to <paramref name="maxMessageBytes"/> UTF-8 bytes, and never
+    /// exceeds the spec's 4096-byte string limit (so it always fits the 16-bit message length field).
     /// </summary>
     public static int WriteErrorPayload(Span<byte> destination, NbdError error, ReadOnlySpan<char> message, ulong? offset = null, int maxMessageBytes = 256)
     {
         BinaryPrimitives.WriteUInt32BigEndian(destination, (uint)error);
-        Span<byte> text = destination.Slice(6, Math.Min(maxMessageBytes, destination.Length - 6 - (offset.HasValue ? 8 : 0)));
+        Span<byte> text = destination.Slice(6, Math.Min(Math.Min(maxMessageBytes, NbdLimits.MaxStringLength), destination.Length - 6 - (offset.HasValue ? 8 : 0)));
         int messageLength = EncodeTruncated(message, text);
         BinaryPrimitives.WriteUInt16BigEndian(destination[4..], (ushort)messageLength);
         int written = 6 + messageLength;

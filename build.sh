@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Build, test, package, benchmark and run NbdFast. Works on a fresh Debian 12 machine as root.
+# Usage: ./build.sh help
+set -euo pipefail
+
+cd "$(dirname "$0")"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1
+export DOTNET_NOLOGO=1
+export DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+export DEBIAN_FRONTEND=noninteractive
+
+# The SDK lives here on the project's machines even when it is not on PATH (e.g. a bare CI shell).
+if ! command -v dotnet >/dev/null 2>&1 && [ -x /usr/share/dotnet/dotnet ]; then
+    export PATH="/usr/share/dotnet:$PATH"
+fi
+
+SOLUTION=NbdFast.sln
+LIBRARY=src/NbdFast/NbdFast.csproj
+CLI=src/NbdFast.Cli/NbdFast.Cli.csproj
+BENCH=bench/NbdFast.Benchmarks
+TEST_PROJECTS=(native-tests/NbdFast.Tests native-tests/NbdFast.Interop.Tests)
+RID=linux-x64
+BINARY=artifacts/nbdfast
+
+# Debian packages: real NBD peers for the tests (nbdkit, libnbd's nbdinfo/nbdsh/nbdcopy and its Python
+# binding, qemu-img/qemu-io, fio's nbd engine), and what native AOT links with (clang, zlib).
+APT_PACKAGES=(nbdkit libnbd-bin python3-libnbd qemu-utils fio clang zlib1g-dev)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+usage() {
+    cat <<'EOF'
+Usage: ./build.sh COMMAND [ARGS]
+
+Commands:
+  deps        install missing Debian packages (apt-get) and restore NuGet packages
+  build       dotnet build NbdFast.sln -c Release
+  pack        pack the library into artifacts/packages
+  publish     publish the native-AOT CLI to artifacts/publish and artifacts/nbdfast
+              (fails on any AOT/trim warning)
+  test        deps, build, publish, then run every test project; prints "N passed, M failed"
+  bench [ARGS]
+              run the BenchmarkDotNet micro-benchmarks (extra ARGS go to BenchmarkDotNet,
+              e.g. --job short, --job dry, --filter '*Request*')
+  run [ARGS]  publish if stale, then run artifacts/nbdfast ARGS; with no ARGS serve a 1 GiB
+              writable RAM disk on 127.0.0.1:10809
+  help        show this text
+EOF
+}
+
+cmd_deps() {
+    local missing=() pkg
+    for pkg in "${APT_PACKAGES[@]}"; do
+        # dpkg -s also succeeds for removed-but-configured packages; check the status line.
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$pkg")
+        fi
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "installing missing Debian packages: ${missing[*]}"
+        apt-get update
+        apt-get install -y --no-install-recommends "${missing[@]}"
+    else
+        log "Debian packages already installed: ${APT_PACKAGES[*]}"
+    fi
+    if ! command -v dotnet >/dev/null 2>&1; then
+        echo "error: the .NET SDK (dotnet) is not installed; see global.json for the version" >&2
+        exit 1
+    fi
+    log "dotnet restore $SOLUTION"
+    dotnet restore "$SOLUTION"
+}
+
+cmd_build() {
+    log "dotnet build $SOLUTION -c Release"
+    dotnet build "$SOLUTION" -c Release
+}
+
+cmd_pack() {
+    log "dotnet pack $LIBRARY"
+    dotnet pack "$LIBRARY" -c Release -o artifacts/packages
+}
+
+cmd_publish() {
+    log "dotnet publish $CLI -r $RID (native AOT)"
+    mkdir -p artifacts
+    local out=artifacts/publish.log status=0
+    dotnet publish "$CLI" -c Release -r "$RID" -o artifacts/publish 2>&1 | tee "$out" || status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "error: publish failed (exit $status)" >&2
+        exit "$status"
+    fi
+    # Zero AOT/trim warnings is a requirement (IL2026, IL3050, ...). The summary line "0 Warning(s)"
+    # is not a warning; anything else mentioning "warning" is.
+    if grep -i 'warning' "$out" | grep -viE '^[[:space:]]*0 Warning\(s\)' | grep -q .; then
+        echo "error: publish printed warnings (zero AOT/trim warnings is required):" >&2
+        grep -i 'warning' "$out" | grep -viE '^[[:space:]]*0 Warning\(s\)' >&2
+        exit 1
+    fi
+    if [ ! -x artifacts/publish/nbdfast ]; then
+        echo "error: artifacts/publish/nbdfast was not produced" >&2
+        exit 1
+    fi
+    cp -f artifacts/publish/nbdfast "$BINARY"
+    log "published $BINARY ($(du -h "$BINARY" | cut -f1))"
+}
+
+# Counts come from each project's trx file (Counters element); the console summary ("Passed: X",
+# "Failed: Y") is the fallback. A project that fails without reporting a failed test (build error,
+# test host crash) counts as one failure, so the total cannot read as green.
+count_from_trx() { # FILE ATTRIBUTE
+    sed -nE "s/.*<Counters[^>]*[[:space:]]$2=\"([0-9]+)\".*/\1/p" "$1" | head -n1
+}
+
+count_from_console() { # FILE WORD
+    sed -nE "s/.*(^|[^A-Za-z])$2:[[:space:]]*([0-9]+).*/\2/p" "$1" | tail -n1
+}
+
+cmd_test() {
+    cmd_deps
+    cmd_build
+    cmd_publish
+
+    export NBDFAST_BINARY="$PWD/$BINARY"
+    local passed=0 failed=0 overall=0 project name logfile results trx status p f
+    rm -rf artifacts/test-results
+    mkdir -p artifacts/test-results
+    for project in "${TEST_PROJECTS[@]}"; do
+        name=$(basename "$project")
+        logfile="artifacts/test-results/$name.log"
+        results="$PWD/artifacts/test-results/$name"
+        log "dotnet test $project"
+        status=0
+        dotnet test "$project" -c Release \
+            --logger "console;verbosity=normal" --logger "trx;LogFileName=$name.trx" \
+            --results-directory "$results" 2>&1 | tee "$logfile" || status=$?
+        trx="$results/$name.trx"
+        if [ -f "$trx" ]; then
+            p=$(count_from_trx "$trx" passed)
+            f=$(count_from_trx "$trx" failed)
+        else
+            p=$(count_from_console "$logfile" Passed)
+            f=$(count_from_console "$logfile" Failed)
+        fi
+        p=${p:-0}
+        f=${f:-0}
+        if [ "$status" -ne 0 ]; then
+            overall=1
+            if [ "$f" -eq 0 ]; then f=1; fi
+        fi
+        passed=$((passed + p))
+        failed=$((failed + f))
+    done
+    echo
+    echo "$passed passed, $failed failed"
+    return "$overall"
+}
+
+cmd_bench() {
+    log "dotnet run -c Release --project $BENCH"
+    dotnet run -c Release --project "$BENCH" -- --filter '*' "$@"
+}
+
+binary_is_stale() {
+    [ ! -x "$BINARY" ] && return 0
+    [ -n "$(find src -type f -newer "$BINARY" -print -quit)" ]
+}
+
+cmd_run() {
+    if binary_is_stale; then
+        cmd_publish >&2
+    fi
+    if [ "$#" -eq 0 ]; then
+        cat <<'EOF'
+Serving a 1 GiB writable RAM disk (Ctrl-C to stop)
+  NBD URI:  nbd://127.0.0.1:10809/
+  Try:      nbdinfo nbd://127.0.0.1
+            qemu-img info nbd://127.0.0.1:10809
+EOF
+        exec "$BINARY" --memory 1G --writable --bind 127.0.0.1
+    fi
+    exec "$BINARY" "$@"
+}
+
+main() {
+    local command="${1:-help}"
+    [ "$#" -gt 0 ] && shift
+    case "$command" in
+        deps) cmd_deps ;;
+        build) cmd_build ;;
+        pack) cmd_pack ;;
+        publish) cmd_publish ;;
+        test) cmd_test ;;
+        bench) cmd_bench "$@" ;;
+        run) cmd_run "$@" ;;
+        help | -h | --help) usage ;;
+        *)
+            echo "error: unknown command '$command'" >&2
+            usage >&2
+            exit 2
+            ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,104 @@
+using System.CommandLine;
+
+namespace NbdFast.Cli;
+
+/// <summary>The nbdfast command line: options named after nbdkit and qemu-nbd where they exist.</summary>
+internal sealed class CommandLine
+{
+    private readonly Argument<string?> _file = new("FILE") { Arity = ArgumentArity.ZeroOrOne, Description = "Disk image or block device to serve." };
+    private readonly Option<string?> _memory = new("--memory", "-m") { Description = "Serve a RAM disk of SIZE bytes (K, M, G, T suffixes) instead of a file.", HelpName = "SIZE" };
+    private readonly Option<bool> _writable = new("--writable", "-w") { Description = "Allow writes (the default is read-only)." };
+    private readonly Option<bool> _readOnly = new("--read-only", "-r") { Description = "Serve read-only (the default)." };
+    private readonly Option<int> _port = new("--port", "-p") { Description = "TCP port to listen on.", DefaultValueFactory = _ => 10809 };
+    private readonly Option<string[]> _bind = new("--bind", "-b") { Description = "Address to listen on (repeatable; default: all addresses).", HelpName = "ADDR", AllowMultipleArgumentsPerToken = false };
+    private readonly Option<string?> _unix = new("--unix", "-U") { Description = "Listen on a unix domain socket instead of TCP.", HelpName = "PATH" };
+    private readonly Option<string> _exportName = new("--export-name", "-e") { Description = "Name of the export.", DefaultValueFactory = _ => string.Empty, HelpName = "NAME" };
+    private readonly Option<string?> _description = new("--description", "-D") { Description = "Description of the export, shown by NBD_OPT_LIST and NBD_INFO_DESCRIPTION.", HelpName = "TEXT" };
+    private readonly Option<bool> _noList = new("--no-list") { Description = "Refuse NBD_OPT_LIST (clients then get NBD_REP_ERR_POLICY)." };
+    private readonly Option<bool> _verbose = new("--verbose", "-v") { Description = "Log each connection to standard error." };
+
+    public CommandLine()
+    {
+        Root = new RootCommand(
+            "nbdfast: a fast Network Block Device server.\n\n" +
+            "Examples:\n" +
+            "  nbdfast disk.img                    serve disk.img read-only as export \"\" on port 10809\n" +
+            "  nbdfast --writable disk.img         serve it read-write\n" +
+            "  nbdfast --memory 1G --writable      a 1 GiB RAM disk\n" +
+            "  nbdfast -U /tmp/nbd.sock disk.img   listen on a unix socket\n" +
+            "Then try: nbdinfo nbd://127.0.0.1   or   qemu-img info nbd://127.0.0.1:10809")
+        {
+            _file, _memory, _writable, _readOnly, _port, _bind, _unix, _exportName, _description, _noList, _verbose,
+        };
+    }
+
+    public RootCommand Root { get; }
+
+    /// <summary>Turns a successful parse into validated settings; throws <see cref="UsageException"/> on a mistake.</summary>
+    public CliSettings Bind(ParseResult result)
+    {
+        string? file = result.GetValue(_file);
+        string? memory = result.GetValue(_memory);
+        if (file is not null && file.StartsWith('-') && file.Length > 1)
+        {
+            throw new UsageException($"unknown option '{file}'");
+        }
+        if (file is null && memory is null)
+        {
+            throw new UsageException("give a FILE to serve or --memory SIZE");
+        }
+        if (file is not null && memory is not null)
+        {
+            throw new UsageException("give either a FILE or --memory SIZE, not both");
+        }
+        long? memorySize = null;
+        if (memory is not null)
+        {
+            if (!SizeParser.TryParse(memory, out long size) || size <= 0)
+            {
+                throw new UsageException($"--memory: '{memory}' is not a size (examples: 512M, 1G)");
+            }
+            memorySize = size;
+        }
+        if (file is not null && !File.Exists(file) && !Directory.Exists(file) && !IsDevice(file))
+        {
+            throw new UsageException($"{file}: no such file");
+        }
+        if (file is not null && Directory.Exists(file))
+        {
+            throw new UsageException($"{file}: is a directory");
+        }
+        bool writable = result.GetValue(_writable);
+        if (writable && result.GetValue(_readOnly))
+        {
+            throw new UsageException("--writable and --read-only contradict each other");
+        }
+        int port = result.GetValue(_port);
+        if (port is < 0 or > 65535)
+        {
+            throw new UsageException($"--port: {port} is not a TCP port");
+        }
+        string exportName = result.GetValue(_exportName) ?? string.Empty;
+        if (System.Text.Encoding.UTF8.GetByteCount(exportName) > 4096 || exportName.Contains('\0'))
+        {
+            throw new UsageException("--export-name: names are at most 4096 bytes without NUL");
+        }
+        string[] bind = result.GetValue(_bind) ?? [];
+        foreach (string address in bind)
+        {
+            if (!System.Net.IPAddress.TryParse(address.Trim('[', ']'), out _) && address != "localhost")
+            {
+                throw new UsageException($"--bind: '{address}' is not an IP address");
+            }
+        }
+        string? unix = result.GetValue(_unix);
+        if (unix is not null && bind.Length > 0)
+        {
+            throw new UsageException("--unix and --bind cannot be combined");
+        }
+        return new CliSettings(file, memorySize, writable, port, bind, unix, exportName,
+            result.GetValue(_description), result.GetValue(_noList), result.GetValue(_verbose) ? 1 : 0);
+    }
+
+    private static bool IsDevice(string path) => path.StartsWith("/dev/", StringComparison.Ordinal) && File.Exists(path);
+}

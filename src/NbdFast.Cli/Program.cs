@@ -1,0 +1,82 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using NbdFast;
+using NbdFast.Cli;
+using NbdFast.Devices;
+
+var commandLine = new CommandLine();
+ParseResult parsed = commandLine.Root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    Console.Error.WriteLine($"nbdfast: {parsed.Errors[0].Message} (try --help)");
+    return 2;
+}
+if (parsed.Action is not null && parsed.CommandResult.Command == commandLine.Root && parsed.Action != commandLine.Root.Action)
+{
+    // --help or --version.
+    return await parsed.InvokeAsync();
+}
+
+CliSettings settings;
+try
+{
+    settings = commandLine.Bind(parsed);
+}
+catch (UsageException e)
+{
+    Console.Error.WriteLine($"nbdfast: {e.Message}");
+    return 2;
+}
+
+var log = new Log(settings.Verbosity);
+IBlockDevice device;
+try
+{
+    device = settings.MemorySize is long size
+        ? new MemoryDevice(size)
+        : FileDevice.Open(settings.File!, readOnly: !settings.Writable);
+}
+catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+{
+    Console.Error.WriteLine($"nbdfast: {settings.File ?? "memory"}: {e.Message}");
+    return 2;
+}
+
+List<Socket> listeners;
+try
+{
+    listeners = Listeners.Open(settings);
+}
+catch (SocketException e)
+{
+    Console.Error.WriteLine($"nbdfast: cannot listen: {e.Message}");
+    await device.DisposeAsync();
+    return 2;
+}
+
+using var shutdown = new CancellationTokenSource();
+void OnSignal(PosixSignalContext context)
+{
+    context.Cancel = true;
+    shutdown.Cancel();
+}
+using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
+var export = new NbdExport(device, ReadOnly: !settings.Writable, settings.Description);
+Console.Error.WriteLine($"nbdfast: serving {(settings.File ?? $"a {settings.MemorySize}-byte RAM disk")} " +
+    $"{(settings.Writable ? "read-write" : "read-only")} as export '{settings.ExportName}' on {string.Join(", ", listeners.Select(Listeners.Describe))}");
+
+await new Server(settings, export, log).RunAsync(listeners, shutdown.Token);
+
+if (settings.Writable)
+{
+    await device.FlushAsync();
+}
+await device.DisposeAsync();
+if (settings.UnixSocket is string path)
+{
+    File.Delete(path);
+}
+return 0;

@@ -1,0 +1,196 @@
+using Microsoft.Win32.SafeHandles;
+using NbdFast.IO.Posix;
+using NbdFast.Protocol;
+
+namespace NbdFast.Devices;
+
+/// <summary>
+/// A regular file or a block device, accessed with pread/pwrite through the page cache. FLUSH and FUA use
+/// fdatasync; TRIM punches holes (BLKDISCARD on block devices); WRITE_ZEROES uses fallocate ZERO_RANGE or
+/// punch-hole (BLKZEROOUT on block devices) and falls back to writing zeroes; block status uses
+/// SEEK_DATA/SEEK_HOLE. One instance may serve many connections: they share the page cache, so a flush on
+/// one covers writes completed on all (multi-conn).
+/// </summary>
+public sealed class FileDevice : IBlockDevice
+{
+    private const int ZeroBufferSize = 1024 * 1024;
+    private static readonly byte[] s_zeroes = new byte[ZeroBufferSize];
+
+    private readonly SafeFileHandle _handle;
+    private readonly bool _isBlockDevice;
+
+    private FileDevice(SafeFileHandle handle, string path, bool readOnly)
+    {
+        _handle = handle;
+        Path = path;
+        _isBlockDevice = PosixFile.IsBlockDevice(handle);
+        Size = _isBlockDevice ? PosixFile.BlockDeviceSize(handle) : RandomAccess.GetLength(handle);
+        uint sector = _isBlockDevice ? (uint)PosixFile.LogicalSectorSize(handle) : 1;
+        BlockSize = BlockSizeConstraints.Default with { Minimum = sector, Preferred = Math.Max(sector, 4096) };
+        var capabilities = BlockDeviceCapabilities.Flush | BlockDeviceCapabilities.Fua | BlockDeviceCapabilities.Trim |
+            BlockDeviceCapabilities.WriteZeroes | BlockDeviceCapabilities.FastZero | BlockDeviceCapabilities.Cache |
+            BlockDeviceCapabilities.MultiConn;
+        if (!_isBlockDevice)
+        {
+            capabilities |= BlockDeviceCapabilities.BlockStatus;
+        }
+        if (readOnly)
+        {
+            capabilities |= BlockDeviceCapabilities.ReadOnly;
+        }
+        Capabilities = capabilities;
+    }
+
+    /// <summary>Opens <paramref name="path"/> (a regular file or a block device).</summary>
+    /// <param name="path">The file to serve.</param>
+    /// <param name="readOnly">Open without write access; the device then refuses writes.</param>
+    public static FileDevice Open(string path, bool readOnly = false)
+    {
+        SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, FileShare.ReadWrite);
+        try
+        {
+            return new FileDevice(handle, path, readOnly);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The path this device was opened from.</summary>
+    public string Path { get; }
+
+    /// <inheritdoc />
+    public long Size { get; }
+
+    /// <inheritdoc />
+    public BlockDeviceCapabilities Capabilities { get; }
+
+    /// <inheritdoc />
+    public BlockSizeConstraints BlockSize { get; }
+
+    /// <inheritdoc />
+    public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        while (!destination.IsEmpty)
+        {
+            int read = await RandomAccess.ReadAsync(_handle, destination, offset, cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                // The file shrank under us: what lies past its end reads as zeroes.
+                destination.Span.Clear();
+                return;
+            }
+            destination = destination[read..];
+            offset += read;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, WriteFlags flags, CancellationToken cancellationToken = default)
+    {
+        await RandomAccess.WriteAsync(_handle, source, offset, cancellationToken).ConfigureAwait(false);
+        if ((flags & WriteFlags.Fua) != 0)
+        {
+            PosixFile.DataSync(_handle);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask FlushAsync(CancellationToken cancellationToken = default)
+    {
+        PosixFile.DataSync(_handle);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask TrimAsync(long offset, long length, WriteFlags flags, CancellationToken cancellationToken = default)
+    {
+        // TRIM is advisory: a filesystem that cannot punch holes simply keeps the data.
+        _ = _isBlockDevice ? PosixFile.TryDiscard(_handle, offset, length) : PosixFile.TryPunchHole(_handle, offset, length);
+        if ((flags & WriteFlags.Fua) != 0)
+        {
+            PosixFile.DataSync(_handle);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask WriteZeroesAsync(long offset, long length, WriteFlags flags, CancellationToken cancellationToken = default)
+    {
+        if (!TryZeroFast(offset, length, mayDeallocate: (flags & WriteFlags.NoHole) == 0))
+        {
+            if ((flags & WriteFlags.FastZero) != 0)
+            {
+                throw new BlockDeviceException(NbdError.NotSupported, "zeroing would not be fast");
+            }
+            await WriteZeroBuffersAsync(offset, length, cancellationToken).ConfigureAwait(false);
+        }
+        if ((flags & WriteFlags.Fua) != 0)
+        {
+            PosixFile.DataSync(_handle);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask CacheAsync(long offset, long length, CancellationToken cancellationToken = default)
+    {
+        PosixFile.AdviseWillNeed(_handle, offset, length);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<int> GetExtentsAsync(long offset, long length, Memory<BlockExtent> extents, CancellationToken cancellationToken = default)
+    {
+        Span<BlockExtent> output = extents.Span;
+        long end = offset + length;
+        int written = 0;
+        while (offset < end && written < output.Length)
+        {
+            long data = PosixFile.SeekNextData(_handle, offset);
+            if (data < 0 || data >= end)
+            {
+                output[written++] = new BlockExtent(end - offset, ExtentState.Hole | ExtentState.Zero);
+                break;
+            }
+            if (data > offset)
+            {
+                output[written++] = new BlockExtent(data - offset, ExtentState.Hole | ExtentState.Zero);
+                offset = data;
+                continue;
+            }
+            long hole = Math.Min(PosixFile.SeekNextHole(_handle, offset), end);
+            output[written++] = new BlockExtent(hole - offset, ExtentState.Data);
+            offset = hole;
+        }
+        return ValueTask.FromResult(written);
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync()
+    {
+        _handle.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private bool TryZeroFast(long offset, long length, bool mayDeallocate)
+    {
+        if (_isBlockDevice)
+        {
+            return PosixFile.TryZeroOut(_handle, offset, length);
+        }
+        return PosixFile.TryZeroRange(_handle, offset, length) || (mayDeallocate && PosixFile.TryPunchHole(_handle, offset, length));
+    }
+
+    private async ValueTask WriteZeroBuffersAsync(long offset, long length, CancellationToken cancellationToken)
+    {
+        while (length > 0)
+        {
+            int count = (int)Math.Min(length, ZeroBufferSize);
+            await RandomAccess.WriteAsync(_handle, s_zeroes.AsMemory(0, count), offset, cancellationToken).ConfigureAwait(false);
+            offset += count;
+            length -= count;
+        }
+    }
+}

@@ -1,0 +1,144 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+using Tmds.Linux;
+using static Tmds.Linux.LibC;
+
+namespace NbdFast.IO.Posix;
+
+/// <summary>
+/// The few file syscalls .NET does not expose (fdatasync, fallocate modes, SEEK_DATA/SEEK_HOLE, fadvise,
+/// block-device ioctls), wrapped behind safe methods. Failures come back as <see cref="IOException"/> whose
+/// HResult is the errno, which the device layer maps to a wire error.
+/// </summary>
+internal static unsafe partial class PosixFile
+{
+    private const int SeekData = 3;
+    private const int SeekHole = 4;
+    private const int FallocKeepSize = 0x01;
+    private const int FallocPunchHole = 0x02;
+    private const int FallocZeroRange = 0x10;
+    private const int PosixFadvWillNeed = 3;
+    private const int Enxio = 6;
+    private const uint BlkGetSize64 = 0x80081272;
+    private const uint BlkSszGet = 0x1268;
+    private const uint BlkDiscard = 0x1277;
+    private const uint BlkZeroOut = 0x127f;
+
+    public static bool IsBlockDevice(SafeFileHandle handle)
+    {
+        stat st;
+        Check(fstat(Fd(handle), &st));
+        return (st.st_mode & S_IFMT) == S_IFBLK;
+    }
+
+    public static long BlockDeviceSize(SafeFileHandle handle)
+    {
+        ulong size;
+        ThrowIfError(Ioctl(Fd(handle), BlkGetSize64, &size));
+        return (long)size;
+    }
+
+    public static int LogicalSectorSize(SafeFileHandle handle)
+    {
+        int size;
+        ThrowIfError(Ioctl(Fd(handle), BlkSszGet, &size));
+        return size;
+    }
+
+    public static void DataSync(SafeFileHandle handle) => Check(fdatasync(Fd(handle)));
+
+    /// <summary>Deallocates a range of a regular file, keeping its size. Returns false when the filesystem cannot.</summary>
+    public static bool TryPunchHole(SafeFileHandle handle, long offset, long length) =>
+        TryFallocate(handle, FallocPunchHole | FallocKeepSize, offset, length);
+
+    /// <summary>Zeroes a range of a regular file without writing data. Returns false when the filesystem cannot.</summary>
+    public static bool TryZeroRange(SafeFileHandle handle, long offset, long length) =>
+        TryFallocate(handle, FallocZeroRange | FallocKeepSize, offset, length);
+
+    /// <summary>BLKDISCARD on a block device.</summary>
+    public static bool TryDiscard(SafeFileHandle handle, long offset, long length) => TryBlockRangeIoctl(handle, BlkDiscard, offset, length);
+
+    /// <summary>BLKZEROOUT on a block device.</summary>
+    public static bool TryZeroOut(SafeFileHandle handle, long offset, long length) => TryBlockRangeIoctl(handle, BlkZeroOut, offset, length);
+
+    public static void AdviseWillNeed(SafeFileHandle handle, long offset, long length) =>
+        posix_fadvise(Fd(handle), offset, length, PosixFadvWillNeed);
+
+    /// <summary>The next data offset at or after <paramref name="offset"/>, or -1 when only a hole remains.</summary>
+    public static long SeekNextData(SafeFileHandle handle, long offset) => SeekOrEnd(handle, offset, SeekData);
+
+    /// <summary>The next hole offset at or after <paramref name="offset"/> (end of file counts as a hole).</summary>
+    public static long SeekNextHole(SafeFileHandle handle, long offset) => SeekOrEnd(handle, offset, SeekHole);
+
+    private static long SeekOrEnd(SafeFileHandle handle, long offset, int whence)
+    {
+        long result = lseek(Fd(handle), offset, whence);
+        if (result < 0)
+        {
+            int error = errno;
+            if (error == Enxio)
+            {
+                return -1;
+            }
+            throw Error(error);
+        }
+        return result;
+    }
+
+    private static bool TryFallocate(SafeFileHandle handle, int mode, long offset, long length)
+    {
+        if (fallocate(Fd(handle), mode, offset, length) == 0)
+        {
+            return true;
+        }
+        int error = errno;
+        if (error is 95 or 22 or 38) // EOPNOTSUPP, EINVAL (mode unknown to the filesystem), ENOSYS
+        {
+            return false;
+        }
+        throw Error(error);
+    }
+
+    private static bool TryBlockRangeIoctl(SafeFileHandle handle, uint request, long offset, long length)
+    {
+        ulong* range = stackalloc ulong[2] { (ulong)offset, (ulong)length };
+        int error = Ioctl(Fd(handle), request, range);
+        if (error == 0)
+        {
+            return true;
+        }
+        if (error is 95 or 22 or 25) // EOPNOTSUPP, EINVAL, ENOTTY
+        {
+            return false;
+        }
+        throw Error(error);
+    }
+
+    private static int Fd(SafeFileHandle handle) => (int)handle.DangerousGetHandle();
+
+    private static void Check(int result)
+    {
+        if (result < 0)
+        {
+            throw Error(errno);
+        }
+    }
+
+    private static void ThrowIfError(int error)
+    {
+        if (error != 0)
+        {
+            throw Error(error);
+        }
+    }
+
+    private static IOException Error(int error) => new(Marshal.GetPInvokeErrorMessage(error), error);
+
+    // Tmds.LibC's ioctl takes an int argument; the block ioctls need a pointer.
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    private static partial int IoctlNative(int fd, nuint request, void* argument);
+
+    /// <summary>Returns 0 or the errno of the failure.</summary>
+    private static int Ioctl(int fd, uint request, void* argument) =>
+        IoctlNative(fd, request, argument) == 0 ? 0 : Marshal.GetLastPInvokeError();
+}

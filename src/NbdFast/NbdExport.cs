@@ -1,0 +1,15 @@
+using NbdFast.Devices;
+
+namespace NbdFast;
+
+/// <summary>An export a resolver hands out: the device to serve and how.</summary>
+/// <param name="Device">The block device.</param>
+/// <param name="ReadOnly">Serve read-only (NBD_FLAG_READ_ONLY); the default, as in <see cref="NbdConnection.ServeAsync(IBlockDevice, bool, ServeOptions?, CancellationToken)"/>.</param>
+/// <param name="Description">Shown by NBD_OPT_LIST and NBD_INFO_DESCRIPTION.</param>
+public sealed record NbdExport(IBlockDevice Device, bool ReadOnly = true, string? Description = null);
+
+/// <summary>
+/// Looks up an export by the name a client asked for; returns null for an unknown name (the client then
+/// gets NBD_REP_ERR_UNKNOWN and may try another).
+/// </summary>
+public delegate ValueTask<NbdExport?> NbdExportResolver(string name, CancellationToken cancellationToken);

@@ -1,0 +1,39 @@
+using NbdFast.Protocol;
+
+namespace NbdFast.Negotiation;
+
+/// <summary>Encodes the replies that describe an export: the INFO set that precedes a successful ACK, and the EXPORT_NAME reply.</summary>
+internal static class ExportReplies
+{
+    /// <summary>Queues NBD_REP_INFO replies (EXPORT always, NAME/DESCRIPTION/BLOCK_SIZE as requested) and the final ACK.</summary>
+    public static void WriteInfoAndAck(HandshakeStream output, uint option, string name, NbdExport export, NbdTransmissionFlags flags, InfoRequests requests)
+    {
+        output.Advance(HandshakeCodec.WriteInfoExport(output.Reserve(32), option, (ulong)export.Device.Size, flags));
+        if ((requests & InfoRequests.Name) != 0)
+        {
+            output.Advance(HandshakeCodec.WriteInfoText(output.Reserve(MaxTextReply(name)), option, NbdInfoType.Name, name));
+        }
+        if ((requests & InfoRequests.Description) != 0 && !string.IsNullOrEmpty(export.Description))
+        {
+            string description = Truncate(export.Description);
+            output.Advance(HandshakeCodec.WriteInfoText(output.Reserve(MaxTextReply(description)), option, NbdInfoType.Description, description));
+        }
+        if ((requests & InfoRequests.BlockSize) != 0)
+        {
+            Devices.BlockSizeConstraints sizes = export.Device.BlockSize;
+            output.Advance(HandshakeCodec.WriteInfoBlockSize(output.Reserve(34), option, sizes.Minimum, sizes.Preferred, sizes.MaximumPayload));
+        }
+        output.Advance(HandshakeCodec.WriteAck(output.Reserve(NbdLimits.OptionReplyHeaderSize), option));
+    }
+
+    /// <summary>Queues the reply to NBD_OPT_EXPORT_NAME.</summary>
+    public static void WriteExportName(HandshakeStream output, NbdExport export, NbdTransmissionFlags flags, bool noZeroes) =>
+        output.Advance(HandshakeCodec.WriteExportNameReply(output.Reserve(NbdLimits.ExportNameReplySize + NbdLimits.ExportNameReplyPadding),
+            (ulong)export.Device.Size, flags, noZeroes));
+
+    /// <summary>Room for an option reply carrying <paramref name="text"/> plus a few fixed fields.</summary>
+    public static int MaxTextReply(string text) => NbdLimits.OptionReplyHeaderSize + 8 + text.Length * 3;
+
+    /// <summary>Descriptions are host-supplied but still bounded by the spec's string limit.</summary>
+    public static string Truncate(string text) => text.Length <= NbdLimits.MaxStringLength / 3 ? text : text[..(NbdLimits.MaxStringLength / 3)];
+}

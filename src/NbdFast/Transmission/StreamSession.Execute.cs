@@ -1,0 +1,94 @@
+using System.Runtime.CompilerServices;
+using NbdFast.Devices;
+using NbdFast.Protocol;
+
+namespace NbdFast.Transmission;
+
+/// <summary>Running one request against the device and answering it.</summary>
+internal sealed partial class StreamSession
+{
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ExecuteAsync(RequestContext rc)
+    {
+        try
+        {
+            ReadOnlyMemory<byte> reply;
+            try
+            {
+                reply = await RunCommandAsync(rc).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                NbdError error = BlockDeviceException.ToNbdError(e);
+                int length = ReplyEncoder.WriteError(rc.Scratch, _context, rc.Request, error, e is BlockDeviceException ? e.Message : error.ToString());
+                reply = rc.Scratch.AsMemory(0, length);
+            }
+            await SendAsync(reply).ConfigureAwait(false);
+        }
+        finally
+        {
+            Complete(rc);
+        }
+    }
+
+    /// <summary>Runs the command; returns the reply to send (which may point into the request's buffer).</summary>
+    private async ValueTask<ReadOnlyMemory<byte>> RunCommandAsync(RequestContext rc)
+    {
+        NbdRequest request = rc.Request;
+        IBlockDevice device = _context.Device;
+        long offset = (long)request.Offset;
+        long length = (long)request.Length;
+        WriteFlags fua = (request.Flags & NbdCommandFlags.Fua) != 0 ? WriteFlags.Fua : WriteFlags.None;
+        switch (request.Command)
+        {
+            case NbdCommand.Read:
+            {
+                byte[] buffer = rc.Buffer!;
+                if (length > 0)
+                {
+                    await device.ReadAsync(offset, buffer.AsMemory(ReplyEncoder.Headroom, (int)length)).ConfigureAwait(false);
+                }
+                int start = ReplyEncoder.WriteReadHeader(buffer, _context, request, (int)length);
+                return buffer.AsMemory(start, ReplyEncoder.Headroom - start + (int)length);
+            }
+            case NbdCommand.Write:
+                if (length > 0)
+                {
+                    await device.WriteAsync(offset, rc.Buffer.AsMemory(0, (int)length), fua).ConfigureAwait(false);
+                }
+                else if (fua != 0)
+                {
+                    await device.FlushAsync().ConfigureAwait(false);
+                }
+                break;
+            case NbdCommand.Flush:
+                await device.FlushAsync().ConfigureAwait(false);
+                break;
+            case NbdCommand.Trim:
+                if (length > 0)
+                {
+                    await device.TrimAsync(offset, length, fua).ConfigureAwait(false);
+                }
+                break;
+            case NbdCommand.WriteZeroes:
+                if (length > 0)
+                {
+                    await device.WriteZeroesAsync(offset, length, fua | ZeroFlags(request.Flags)).ConfigureAwait(false);
+                }
+                break;
+            case NbdCommand.Cache:
+                if (length > 0)
+                {
+                    await device.CacheAsync(offset, length).ConfigureAwait(false);
+                }
+                break;
+            case NbdCommand.BlockStatus:
+                return await BlockStatusAsync(rc).ConfigureAwait(false);
+        }
+        return rc.Scratch.AsMemory(0, ReplyEncoder.WriteSuccess(rc.Scratch, _context, request));
+    }
+
+    private static WriteFlags ZeroFlags(NbdCommandFlags flags) =>
+        ((flags & NbdCommandFlags.NoHole) != 0 ? WriteFlags.NoHole : WriteFlags.None) |
+        ((flags & NbdCommandFlags.FastZero) != 0 ? WriteFlags.FastZero : WriteFlags.None);
+}

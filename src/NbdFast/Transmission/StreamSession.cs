@@ -1,0 +1,217 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.ObjectPool;
+using NbdFast.Protocol;
+
+namespace NbdFast.Transmission;
+
+/// <summary>
+/// The transmission phase over a <see cref="Stream"/> (the portable transport, and the one TLS uses). One
+/// reader parses requests and starts them without waiting for earlier ones; each completes on its own and
+/// sends its reply under a send lock, so replies leave in completion order, whole, matched by cookie.
+/// </summary>
+internal sealed partial class StreamSession
+{
+    private readonly Stream _stream;
+    private readonly TransmissionContext _context;
+    private readonly InFlightBudget _budget;
+    private readonly ObjectPool<RequestContext> _pool;
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private readonly CancellationTokenSource _broken = new();
+    private readonly byte[] _header = new byte[NbdLimits.ExtendedRequestHeaderSize];
+    private readonly byte[] _scratch = new byte[Math.Max(ReplyEncoder.MaxSmallReply, 64 * 1024)];
+
+    public StreamSession(Stream stream, TransmissionContext context)
+    {
+        _stream = stream;
+        _context = context;
+        _budget = new InFlightBudget(context.Options.MaxInFlightRequests, context.Options.MaxInFlightBytes);
+        _pool = new DefaultObjectPool<RequestContext>(new DefaultPooledObjectPolicy<RequestContext>(), context.Options.MaxInFlightRequests);
+    }
+
+    /// <summary>How the session ended.</summary>
+    public SessionEnd End { get; private set; }
+
+    /// <summary>Serves requests until the client disconnects, breaks framing, or <paramref name="cancellationToken"/> fires.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        using CancellationTokenSource linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _broken.Token);
+        try
+        {
+            End = await ReadLoopAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            End = _broken.IsCancellationRequested ? SessionEnd.ClientGone : SessionEnd.Cancelled;
+        }
+        catch (IOException)
+        {
+            End = SessionEnd.ClientGone;
+        }
+        // Every request already started is finished and answered before the connection closes.
+        await _budget.WhenIdleAsync().ConfigureAwait(false);
+    }
+
+    private async Task<SessionEnd> ReadLoopAsync(CancellationToken cancellationToken)
+    {
+        int headerSize = RequestHeaderCodec.HeaderSize(_context.ExtendedHeaders);
+        while (true)
+        {
+            int got = await _stream.ReadAtLeastAsync(_header.AsMemory(0, headerSize), headerSize, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+            if (got == 0)
+            {
+                return SessionEnd.ClientGone;
+            }
+            if (got < headerSize || !RequestHeaderCodec.TryRead(_header, _context.ExtendedHeaders, out NbdRequest request))
+            {
+                return SessionEnd.FramingLost;
+            }
+            if (request.Command == NbdCommand.Disconnect)
+            {
+                return SessionEnd.Disconnect;
+            }
+
+            ulong payload = PayloadLength(request);
+            if (payload > _context.MaxPayload)
+            {
+                if (payload > (ulong)_context.Options.MaxDrainedPayload)
+                {
+                    return SessionEnd.FramingLost;
+                }
+                await DrainAsync((long)payload, cancellationToken).ConfigureAwait(false);
+                await SendInlineErrorAsync(request, request.Command == NbdCommand.Write ? NbdError.Overflow : NbdError.Invalid, "payload longer than the maximum", cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            Verdict verdict = payload != 0 && request.Command != NbdCommand.Write
+                ? new Verdict(NbdError.Invalid, Message: "this command takes no payload")
+                : RequestValidator.Validate(request, _context);
+            if (!verdict.IsOk)
+            {
+                if (verdict.EndSession)
+                {
+                    await SendInlineErrorAsync(request, verdict.Error, verdict.Message, cancellationToken).ConfigureAwait(false);
+                    return SessionEnd.ReadOnlyViolation;
+                }
+                await DrainAsync((long)payload, cancellationToken).ConfigureAwait(false);
+                await SendInlineErrorAsync(request, verdict.Error, verdict.Message, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            if (!await StartAsync(request, (int)payload, cancellationToken).ConfigureAwait(false))
+            {
+                return SessionEnd.FramingLost;
+            }
+        }
+    }
+
+    /// <summary>Acquires budget, receives any payload, and starts the request. False when the payload was cut short.</summary>
+    private async ValueTask<bool> StartAsync(NbdRequest request, int payload, CancellationToken cancellationToken)
+    {
+        long cost = request.Command switch
+        {
+            NbdCommand.Read => (long)request.Length,
+            NbdCommand.Write => payload,
+            _ => 0,
+        };
+        await _budget.AcquireAsync(cost, cancellationToken).ConfigureAwait(false);
+        RequestContext rc = _pool.Get();
+        rc.Request = request;
+        rc.Cost = cost;
+        try
+        {
+            if (request.Command == NbdCommand.Write && payload > 0)
+            {
+                rc.RentBuffer(payload);
+                int got = await _stream.ReadAtLeastAsync(rc.Buffer.AsMemory(0, payload), payload, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+                if (got < payload)
+                {
+                    // A truncated write is never applied.
+                    Complete(rc);
+                    return false;
+                }
+            }
+            else if (request.Command == NbdCommand.Read)
+            {
+                rc.RentBuffer(ReplyEncoder.Headroom + (int)request.Length);
+            }
+        }
+        catch
+        {
+            Complete(rc);
+            throw;
+        }
+        _ = ExecuteAsync(rc);
+        return true;
+    }
+
+    private ulong PayloadLength(in NbdRequest request)
+    {
+        if (_context.ExtendedHeaders)
+        {
+            return (request.Flags & NbdCommandFlags.PayloadLen) != 0 ? request.Length : 0;
+        }
+        return request.Command == NbdCommand.Write ? request.Length : 0;
+    }
+
+    private async ValueTask DrainAsync(long length, CancellationToken cancellationToken)
+    {
+        while (length > 0)
+        {
+            int chunk = (int)Math.Min(length, _scratch.Length);
+            await _stream.ReadExactlyAsync(_scratch.AsMemory(0, chunk), cancellationToken).ConfigureAwait(false);
+            length -= chunk;
+        }
+    }
+
+    private async ValueTask SendInlineErrorAsync(NbdRequest request, NbdError error, string? message, CancellationToken cancellationToken)
+    {
+        int length = ReplyEncoder.WriteError(_scratch, _context, request, error, message);
+        await SendAsync(_scratch.AsMemory(0, length)).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>Sends one whole reply; replies never interleave. A failed send marks the connection broken.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendAsync(ReadOnlyMemory<byte> reply)
+    {
+        await _sendLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!_broken.IsCancellationRequested)
+            {
+                await _stream.WriteAsync(reply).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException)
+        {
+            _broken.Cancel();
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    private void Complete(RequestContext rc)
+    {
+        long cost = rc.Cost;
+        rc.Reset();
+        _pool.Return(rc);
+        _budget.Release(cost);
+    }
+}
+
+/// <summary>Why a transmission session ended.</summary>
+internal enum SessionEnd
+{
+    /// <summary>NBD_CMD_DISC.</summary>
+    Disconnect,
+    /// <summary>The client closed the connection or stopped accepting replies.</summary>
+    ClientGone,
+    /// <summary>Bad magic, truncated header or payload, or an undrainable payload.</summary>
+    FramingLost,
+    /// <summary>A write-type request on a read-only export, with the session-ending policy.</summary>
+    ReadOnlyViolation,
+    /// <summary>The host cancelled serving.</summary>
+    Cancelled,
+}

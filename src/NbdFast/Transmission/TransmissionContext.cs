@@ -1,0 +1,34 @@
+using NbdFast.Devices;
+using NbdFast.Protocol;
+
+namespace NbdFast.Transmission;
+
+/// <summary>Everything fixed for the life of one connection's transmission phase.</summary>
+internal sealed class TransmissionContext
+{
+    public TransmissionContext(IBlockDevice device, NbdTransmissionFlags flags, bool structuredReplies, bool extendedHeaders, bool allocationContext, ServeOptions options)
+    {
+        Device = device;
+        Size = device.Size;
+        Flags = flags;
+        StructuredReplies = structuredReplies || extendedHeaders;
+        ExtendedHeaders = extendedHeaders;
+        AllocationContext = allocationContext;
+        Options = options;
+        MaxPayload = device.BlockSize.MaximumPayload;
+    }
+
+    public IBlockDevice Device { get; }
+    public long Size { get; }
+    public NbdTransmissionFlags Flags { get; }
+    /// <summary>Chunked replies are in use (structured or extended).</summary>
+    public bool StructuredReplies { get; }
+    public bool ExtendedHeaders { get; }
+    /// <summary><c>base:allocation</c> was selected for this export.</summary>
+    public bool AllocationContext { get; }
+    public ServeOptions Options { get; }
+    public uint MaxPayload { get; }
+    public bool ReadOnly => (Flags & NbdTransmissionFlags.ReadOnly) != 0;
+
+    public bool Advertises(NbdTransmissionFlags flag) => (Flags & flag) != 0;
+}
