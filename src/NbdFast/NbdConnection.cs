@@ -51,7 +51,7 @@ public sealed class NbdConnection : IAsyncDisposable
             throw new InvalidOperationException("A connection is served only once.");
         }
         NegotiatedFeatures features = _negotiation.Features;
-        NbdTransmissionFlags flags = TransmissionFlagsBuilder.For(device, readOnly, features);
+        NbdTransmissionFlags flags = TransmissionFlagsBuilder.For(device, readOnly, features, ExportName);
         await SendPendingExportReplyAsync(device, readOnly, flags, cancellationToken).ConfigureAwait(false);
 
         var context = new TransmissionContext(device, flags, features.StructuredReplies, features.ExtendedHeaders,
@@ -87,7 +87,7 @@ public sealed class NbdConnection : IAsyncDisposable
         {
             case PendingExportReply.None:
                 if (!ReferenceEquals(export.Device, device) && (export.Device.Size != device.Size ||
-                    TransmissionFlagsBuilder.For(export.Device, export.ReadOnly, _negotiation.Features) != flags))
+                    TransmissionFlagsBuilder.For(export.Device, export.ReadOnly, _negotiation.Features, ExportName) != flags))
                 {
                     throw new InvalidOperationException("The device differs from the export already described to the client.");
                 }

@@ -19,14 +19,15 @@ public sealed class FileDevice : IBlockDevice
     private readonly SafeFileHandle _handle;
     private readonly bool _isBlockDevice;
 
-    private FileDevice(SafeFileHandle handle, string path, bool readOnly)
+    private FileDevice(SafeFileHandle handle, string path, bool readOnly, uint maxPayload)
     {
         _handle = handle;
         Path = path;
         _isBlockDevice = PosixFile.IsBlockDevice(handle);
         Size = _isBlockDevice ? PosixFile.BlockDeviceSize(handle) : RandomAccess.GetLength(handle);
-        uint sector = _isBlockDevice ? (uint)PosixFile.LogicalSectorSize(handle) : 1;
-        BlockSize = BlockSizeConstraints.Default with { Minimum = sector, Preferred = Math.Max(sector, 4096) };
+        // Through the page cache any byte range works, so the minimum stays 1; the preferred size follows the sector.
+        uint sector = _isBlockDevice ? (uint)PosixFile.LogicalSectorSize(handle) : 512;
+        BlockSize = new BlockSizeConstraints(1, Math.Max(sector, 4096), maxPayload);
         var capabilities = BlockDeviceCapabilities.Flush | BlockDeviceCapabilities.Fua | BlockDeviceCapabilities.Trim |
             BlockDeviceCapabilities.WriteZeroes | BlockDeviceCapabilities.FastZero | BlockDeviceCapabilities.Cache |
             BlockDeviceCapabilities.MultiConn;
@@ -38,18 +39,24 @@ public sealed class FileDevice : IBlockDevice
         {
             capabilities |= BlockDeviceCapabilities.ReadOnly;
         }
+        if (_isBlockDevice && PosixFile.IsRotational(handle))
+        {
+            capabilities |= BlockDeviceCapabilities.Rotational;
+        }
         Capabilities = capabilities;
     }
 
     /// <summary>Opens <paramref name="path"/> (a regular file or a block device).</summary>
     /// <param name="path">The file to serve.</param>
     /// <param name="readOnly">Open without write access; the device then refuses writes.</param>
-    public static FileDevice Open(string path, bool readOnly = false)
+    /// <param name="maxPayload">Largest READ/WRITE payload advertised and accepted (default 32 MiB).</param>
+    public static FileDevice Open(string path, bool readOnly = false, uint maxPayload = NbdLimits.DefaultMaxPayload)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxPayload, 4096u);
         SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, FileShare.ReadWrite);
         try
         {
-            return new FileDevice(handle, path, readOnly);
+            return new FileDevice(handle, path, readOnly, maxPayload);
         }
         catch
         {

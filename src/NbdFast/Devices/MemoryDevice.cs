@@ -15,9 +15,13 @@ public sealed class MemoryDevice : IBlockDevice
     private readonly byte[]?[] _chunks;
 
     /// <summary>Creates a RAM disk of <paramref name="size"/> bytes, initially all zeroes.</summary>
-    public MemoryDevice(long size)
+    /// <param name="size">Size in bytes.</param>
+    /// <param name="maxPayload">Largest READ/WRITE payload advertised and accepted (default 32 MiB).</param>
+    public MemoryDevice(long size, uint maxPayload = NbdLimits.DefaultMaxPayload)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(size);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxPayload, 4096u);
+        BlockSize = BlockSizeConstraints.Default with { MaximumPayload = maxPayload };
         long chunkCount = (size + ChunkSize - 1) >> ChunkShift;
         if (chunkCount > Array.MaxLength)
         {
@@ -37,7 +41,7 @@ public sealed class MemoryDevice : IBlockDevice
         BlockDeviceCapabilities.BlockStatus | BlockDeviceCapabilities.MultiConn;
 
     /// <inheritdoc />
-    public BlockSizeConstraints BlockSize => BlockSizeConstraints.Default;
+    public BlockSizeConstraints BlockSize { get; }
 
     /// <summary>Bytes of memory committed to written chunks.</summary>
     public long CommittedBytes

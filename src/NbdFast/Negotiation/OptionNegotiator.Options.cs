@@ -20,7 +20,7 @@ internal sealed partial class OptionNegotiator
         // EXPORT_NAME has no error reply: an unknown name can only end the session.
         NbdExport export = await _resolver(name, cancellationToken).ConfigureAwait(false)
             ?? throw new NbdProtocolException($"EXPORT_NAME for unknown export '{ClientText.Echo(name)}'.");
-        ExportReplies.WriteExportName(_io, export, TransmissionFlagsBuilder.For(export.Device, export.ReadOnly, _features), _features.NoZeroes);
+        ExportReplies.WriteExportName(_io, export, TransmissionFlagsBuilder.For(export.Device, export.ReadOnly, _features, name), _features.NoZeroes);
         return new NegotiationResult(name, _features, export, PendingExportReply.None, InfoRequests.None);
     }
 
@@ -89,7 +89,7 @@ internal sealed partial class OptionNegotiator
             return null;
         }
         ExportReplies.WriteInfoAndAck(_io, option, request.Name, export,
-            TransmissionFlagsBuilder.For(export.Device, export.ReadOnly, _features), request.Requests);
+            TransmissionFlagsBuilder.For(export.Device, export.ReadOnly, _features, request.Name), request.Requests);
         return isGo ? new NegotiationResult(request.Name, _features, export, PendingExportReply.None, request.Requests) : null;
     }
 

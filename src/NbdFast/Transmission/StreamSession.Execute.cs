@@ -43,6 +43,10 @@ internal sealed partial class StreamSession
         {
             case NbdCommand.Read:
             {
+                if (SparseReadApplies(request) && await TrySparseReadAsync(rc).ConfigureAwait(false) is { } sparse)
+                {
+                    return sparse;
+                }
                 byte[] buffer = rc.Buffer!;
                 if (length > 0)
                 {

@@ -82,9 +82,18 @@ internal sealed partial class StreamSession
                 continue;
             }
 
-            Verdict verdict = payload != 0 && request.Command != NbdCommand.Write
-                ? new Verdict(NbdError.Invalid, Message: "this command takes no payload")
-                : RequestValidator.Validate(request, _context);
+            Verdict verdict;
+            if (payload != 0 && request.Command == NbdCommand.BlockStatus && _context.Advertises(NbdTransmissionFlags.BlockStatusPayload))
+            {
+                (verdict, request) = await ReadBlockStatusPayloadAsync(request, (int)payload, cancellationToken).ConfigureAwait(false);
+                payload = 0;
+            }
+            else
+            {
+                verdict = payload != 0 && request.Command != NbdCommand.Write
+                    ? new Verdict(NbdError.Invalid, Message: "this command takes no payload")
+                    : RequestValidator.Validate(request, _context);
+            }
             if (!verdict.IsOk)
             {
                 if (verdict.EndSession)
@@ -142,6 +151,26 @@ internal sealed partial class StreamSession
         }
         _ = ExecuteAsync(rc);
         return true;
+    }
+
+    /// <summary>
+    /// The payload form of BLOCK_STATUS (extended headers): an effect length and the context ids to report.
+    /// Returns the request rewritten to its effect length, validated; the payload is always consumed.
+    /// </summary>
+    private async ValueTask<(Verdict, NbdRequest)> ReadBlockStatusPayloadAsync(NbdRequest request, int payload, CancellationToken cancellationToken)
+    {
+        if (payload > _scratch.Length)
+        {
+            await DrainAsync(payload, cancellationToken).ConfigureAwait(false);
+            return (new Verdict(NbdError.Invalid, Message: "block status payload too long"), request);
+        }
+        await _stream.ReadExactlyAsync(_scratch.AsMemory(0, payload), cancellationToken).ConfigureAwait(false);
+        if (!BlockStatusPayload.TryParse(_scratch.AsSpan(0, payload), out ulong effectLength))
+        {
+            return (new Verdict(NbdError.Invalid, Message: "block status payload names unknown or duplicate contexts"), request);
+        }
+        request = request with { Length = effectLength, Flags = request.Flags & ~NbdCommandFlags.PayloadLen };
+        return (RequestValidator.Validate(request, _context), request);
     }
 
     private ulong PayloadLength(in NbdRequest request)

@@ -31,6 +31,26 @@ internal static unsafe partial class PosixFile
         return (st.st_mode & S_IFMT) == S_IFBLK;
     }
 
+    /// <summary>True when sysfs says the block device behind <paramref name="handle"/> spins.</summary>
+    public static bool IsRotational(SafeFileHandle handle)
+    {
+        stat st;
+        Check(fstat(Fd(handle), &st));
+        ulong rdev = (ulong)st.st_rdev;
+        ulong major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & ~0xfffUL);
+        ulong minor = (rdev & 0xff) | ((rdev >> 12) & ~0xffUL);
+        string device = $"/sys/dev/block/{major}:{minor}";
+        // A partition has no queue of its own; its parent disk's applies.
+        foreach (string queue in new[] { device + "/queue/rotational", device + "/../queue/rotational" })
+        {
+            if (File.Exists(queue))
+            {
+                return File.ReadAllText(queue).Trim() == "1";
+            }
+        }
+        return false;
+    }
+
     public static long BlockDeviceSize(SafeFileHandle handle)
     {
         ulong size;
