@@ -85,7 +85,7 @@ cmd_pack() {
 cmd_publish() {
     log "dotnet publish $CLI -r $RID (native AOT)"
     mkdir -p artifacts
-    local out=artifacts/publish.log status=0
+    local out=artifacts/publish.log status=0 produced
     dotnet publish "$CLI" -c Release -r "$RID" -o artifacts/publish 2>&1 | tee "$out" || status=$?
     if [ "$status" -ne 0 ]; then
         echo "error: publish failed (exit $status)" >&2
@@ -98,11 +98,16 @@ cmd_publish() {
         grep -i 'warning' "$out" | grep -viE '^[[:space:]]*0 Warning\(s\)' >&2
         exit 1
     fi
-    if [ ! -x artifacts/publish/nbdfast ]; then
-        echo "error: artifacts/publish/nbdfast was not produced" >&2
+    # The CLI project names its native binary nbdfast (its assembly is NbdFast.Cli, since assembly
+    # names are case-insensitive and NbdFast is the library); take whichever the publish produced.
+    for produced in artifacts/publish/nbdfast artifacts/publish/NbdFast.Cli ""; do
+        [ -n "$produced" ] && [ -x "$produced" ] && break
+    done
+    if [ -z "$produced" ]; then
+        echo "error: publish produced no native binary in artifacts/publish" >&2
         exit 1
     fi
-    cp -f artifacts/publish/nbdfast "$BINARY"
+    cp -f "$produced" "$BINARY"
     log "published $BINARY ($(du -h "$BINARY" | cut -f1))"
 }
 
