@@ -11,7 +11,20 @@ internal sealed record CliSettings(
     string ExportName,
     string? Description,
     bool NoList,
-    int Verbosity);
+    int Verbosity,
+    IoMode Io,
+    int Threads);
+
+/// <summary>Which transport serves the transmission phase.</summary>
+internal enum IoMode
+{
+    /// <summary>io_uring when the kernel allows it, else sockets.</summary>
+    Auto,
+    /// <summary>io_uring or fail.</summary>
+    Uring,
+    /// <summary>The portable socket transport.</summary>
+    Sockets,
+}
 
 /// <summary>A command-line mistake: reported as one line, exit status 2.</summary>
 internal sealed class UsageException(string message) : Exception(message);

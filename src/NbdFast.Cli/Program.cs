@@ -64,11 +64,29 @@ void OnSignal(PosixSignalContext context)
 using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 
+NbdUringEngine? uring = null;
+if (settings.Io != IoMode.Sockets)
+{
+    uring = NbdUringEngine.TryCreate(settings.Threads, out string? reason);
+    if (uring is null)
+    {
+        if (settings.Io == IoMode.Uring)
+        {
+            Console.Error.WriteLine($"nbdfast: --io uring: {reason}");
+            await device.DisposeAsync();
+            return 2;
+        }
+        Console.Error.WriteLine($"nbdfast: io_uring unavailable ({reason}); using the socket transport");
+    }
+}
+
 var export = new NbdExport(device, ReadOnly: !settings.Writable, settings.Description);
 Console.Error.WriteLine($"nbdfast: serving {(settings.File ?? $"a {settings.MemorySize}-byte RAM disk")} " +
-    $"{(settings.Writable ? "read-write" : "read-only")} as export '{settings.ExportName}' on {string.Join(", ", listeners.Select(Listeners.Describe))}");
+    $"{(settings.Writable ? "read-write" : "read-only")} as export '{settings.ExportName}' on {string.Join(", ", listeners.Select(Listeners.Describe))}" +
+    $" ({(uring is null ? "sockets" : $"io_uring, {uring.Threads} reactor threads")})");
 
-await new Server(settings, export, log).RunAsync(listeners, shutdown.Token);
+await new Server(settings, export, log, uring).RunAsync(listeners, shutdown.Token);
+uring?.Dispose();
 
 if (settings.Writable)
 {

@@ -5,7 +5,7 @@ using NbdFast.Devices;
 namespace NbdFast.Cli;
 
 /// <summary>Accepts clients on every listener and serves each on its own task until shutdown.</summary>
-internal sealed class Server(CliSettings settings, NbdExport export, Log log)
+internal sealed class Server(CliSettings settings, NbdExport export, Log log, NbdUringEngine? uring)
 {
     private readonly HashSet<Task> _connections = [];
     private readonly Lock _lock = new();
@@ -42,7 +42,12 @@ internal sealed class Server(CliSettings settings, NbdExport export, Log log)
                 log.Warn($"accept failed: {e.Message}");
                 continue;
             }
-            Task task = ServeClientAsync(client, Interlocked.Increment(ref _nextId), shutdown);
+            long id = Interlocked.Increment(ref _nextId);
+            // With io_uring the handshake makes blocking calls, so it gets a thread of its own.
+            Task task = uring is null
+                ? ServeClientAsync(client, id, shutdown)
+                : Task.Factory.StartNew(() => ServeClientAsync(client, id, shutdown), CancellationToken.None,
+                    TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
             lock (_lock)
             {
                 _connections.Add(task);
@@ -59,14 +64,17 @@ internal sealed class Server(CliSettings settings, NbdExport export, Log log)
 
     private async Task ServeClientAsync(Socket socket, long id, CancellationToken shutdown)
     {
-        await Task.Yield();
+        if (uring is null)
+        {
+            await Task.Yield();
+        }
         string peer = socket.RemoteEndPoint?.ToString() is { Length: > 0 } p ? p : "unix";
         if (socket.AddressFamily != AddressFamily.Unix)
         {
             socket.NoDelay = true;
         }
         var started = Stopwatch.StartNew();
-        var channel = new NbdChannel(new NetworkStream(socket, ownsSocket: true));
+        var channel = new NbdChannel(socket, uring);
         string exportName = "?";
         try
         {

@@ -1,3 +1,6 @@
+using System.Net.Sockets;
+using NbdFast.IO.Sockets;
+
 namespace NbdFast;
 
 /// <summary>
@@ -14,8 +17,27 @@ public sealed class NbdChannel : IAsyncDisposable
         Stream = stream;
     }
 
+    /// <summary>
+    /// Wraps a connected socket. With an <paramref name="uring"/> engine the handshake runs on blocking calls
+    /// and the transmission phase on an io_uring reactor; without, on a <see cref="NetworkStream"/>.
+    /// The channel owns the socket.
+    /// </summary>
+    public NbdChannel(Socket socket, NbdUringEngine? uring = null)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        Socket = socket;
+        Uring = uring;
+        Stream = uring is null ? new NetworkStream(socket, ownsSocket: true) : new BlockingSocketStream(socket);
+    }
+
     /// <summary>The underlying stream.</summary>
     public Stream Stream { get; }
+
+    /// <summary>The socket, when the channel was made from one.</summary>
+    public Socket? Socket { get; }
+
+    /// <summary>The io_uring engine that will serve the transmission phase, if any.</summary>
+    public NbdUringEngine? Uring { get; }
 
     /// <summary>Closes the underlying stream.</summary>
     public ValueTask DisposeAsync() => Stream.DisposeAsync();

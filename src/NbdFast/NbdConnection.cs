@@ -1,4 +1,5 @@
 using NbdFast.Devices;
+using NbdFast.IO.Uring;
 using NbdFast.Negotiation;
 using NbdFast.Protocol;
 using NbdFast.Transmission;
@@ -56,6 +57,11 @@ public sealed class NbdConnection : IAsyncDisposable
 
         var context = new TransmissionContext(device, flags, features.StructuredReplies, features.ExtendedHeaders,
             features.HasAllocationContext(ExportName), options ?? ServeOptions.Default);
+        if (_channel.Uring is NbdUringEngine uring && _channel.Socket is { } socket)
+        {
+            await UringTransmission.RunAsync(uring, socket, context, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         var session = new StreamSession(_channel.Stream, context);
         await session.RunAsync(cancellationToken).ConfigureAwait(false);
     }

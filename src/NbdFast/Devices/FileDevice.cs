@@ -65,6 +65,9 @@ public sealed class FileDevice : IBlockDevice
         }
     }
 
+    /// <summary>The open file, for transports that submit I/O on it themselves (io_uring).</summary>
+    internal SafeFileHandle Handle => _handle;
+
     /// <summary>The path this device was opened from.</summary>
     public string Path { get; }
 

@@ -152,6 +152,13 @@ public sealed class MemoryDevice : IBlockDevice
     /// <inheritdoc />
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
+    /// <summary>
+    /// The chunk holding byte <paramref name="offset"/>, or null while that chunk has never been written.
+    /// Transports send replies straight from these pinned arrays; they must hold a reference to each chunk
+    /// they point the kernel at until the send completes (a trim may drop the device's own reference).
+    /// </summary>
+    internal byte[]? ChunkAt(long offset) => Volatile.Read(ref _chunks[(int)(offset >> ChunkShift)]);
+
     private void Zero(long offset, long length, bool release)
     {
         CheckRange(offset, length);

@@ -13,6 +13,7 @@ internal sealed partial class StreamSession
 {
     private readonly Stream _stream;
     private readonly TransmissionContext _context;
+    private readonly RequestExecutor _executor;
     private readonly InFlightBudget _budget;
     private readonly ObjectPool<RequestContext> _pool;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
@@ -24,6 +25,7 @@ internal sealed partial class StreamSession
     {
         _stream = stream;
         _context = context;
+        _executor = new RequestExecutor(context);
         _budget = new InFlightBudget(context.Options.MaxInFlightRequests, context.Options.MaxInFlightBytes);
         _pool = new DefaultObjectPool<RequestContext>(new DefaultPooledObjectPolicy<RequestContext>(), context.Options.MaxInFlightRequests);
     }
@@ -171,6 +173,20 @@ internal sealed partial class StreamSession
         }
         request = request with { Length = effectLength, Flags = request.Flags & ~NbdCommandFlags.PayloadLen };
         return (RequestValidator.Validate(request, _context), request);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ExecuteAsync(RequestContext rc)
+    {
+        try
+        {
+            ReadOnlyMemory<byte> reply = await _executor.ExecuteAsync(rc).ConfigureAwait(false);
+            await SendAsync(reply).ConfigureAwait(false);
+        }
+        finally
+        {
+            Complete(rc);
+        }
     }
 
     private ulong PayloadLength(in NbdRequest request)

@@ -7,7 +7,7 @@ namespace NbdFast.Transmission;
 /// Structured READ replies that skip holes: zero extents go out as OFFSET_HOLE chunks instead of zero bytes,
 /// data extents as OFFSET_DATA. The whole reply is laid out in one buffer and sent with one write.
 /// </summary>
-internal sealed partial class StreamSession
+internal sealed partial class RequestExecutor
 {
     /// <summary>Below this a read is answered as plain data: the extent query would cost more than it saves.</summary>
     internal const int SparseReadThreshold = 64 * 1024;

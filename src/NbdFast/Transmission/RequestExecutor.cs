@@ -4,30 +4,31 @@ using NbdFast.Protocol;
 
 namespace NbdFast.Transmission;
 
-/// <summary>Running one request against the device and answering it.</summary>
-internal sealed partial class StreamSession
+/// <summary>
+/// Runs one validated request against the device through the <see cref="IBlockDevice"/> API and builds its
+/// complete reply. Shared by every transport: the stream transport runs all requests here; the io_uring
+/// transport runs here what it does not handle natively on its ring.
+/// </summary>
+internal sealed partial class RequestExecutor(TransmissionContext context)
 {
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask ExecuteAsync(RequestContext rc)
+    private readonly TransmissionContext _context = context;
+
+    /// <summary>
+    /// Runs the request and returns its reply, success or error, ready to send. The reply points into the
+    /// request's own buffers, so it stays valid until the context is reset.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<ReadOnlyMemory<byte>> ExecuteAsync(RequestContext rc)
     {
         try
         {
-            ReadOnlyMemory<byte> reply;
-            try
-            {
-                reply = await RunCommandAsync(rc).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                NbdError error = BlockDeviceException.ToNbdError(e);
-                int length = ReplyEncoder.WriteError(rc.Scratch, _context, rc.Request, error, e is BlockDeviceException ? e.Message : error.ToString());
-                reply = rc.Scratch.AsMemory(0, length);
-            }
-            await SendAsync(reply).ConfigureAwait(false);
+            return await RunCommandAsync(rc).ConfigureAwait(false);
         }
-        finally
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            Complete(rc);
+            NbdError error = BlockDeviceException.ToNbdError(e);
+            int length = ReplyEncoder.WriteError(rc.Scratch, _context, rc.Request, error, e is BlockDeviceException ? e.Message : error.ToString());
+            return rc.Scratch.AsMemory(0, length);
         }
     }
 

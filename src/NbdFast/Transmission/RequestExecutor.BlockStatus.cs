@@ -6,7 +6,7 @@ using NbdFast.Protocol;
 namespace NbdFast.Transmission;
 
 /// <summary>BLOCK_STATUS for <c>base:allocation</c>: one chunk of extents, 32-bit or 64-bit descriptors.</summary>
-internal sealed partial class StreamSession
+internal sealed partial class RequestExecutor
 {
     private async ValueTask<ReadOnlyMemory<byte>> BlockStatusAsync(RequestContext rc)
     {

@@ -1,0 +1,186 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using NbdFast.Buffers;
+using static NbdFast.IO.Uring.IoUringNative;
+
+namespace NbdFast.IO.Uring;
+
+/// <summary>
+/// A thread that owns one io_uring and the connections handed to it. Everything the reactor owns is touched
+/// only on its thread, so the data path takes no locks. Other threads talk to it through <see cref="Post"/>:
+/// a lock-free queue plus an eventfd wake-up that is only written while the reactor sleeps.
+/// </summary>
+internal sealed unsafe partial class Reactor : IDisposable
+{
+    private const uint RingEntries = 1024;
+    private const uint CompletionEntries = 4096;
+    private const int MaxConnections = 4096;
+
+    private readonly ConcurrentQueue<IReactorWork> _inbox = new();
+    private readonly UringConnection?[] _connections = new UringConnection?[MaxConnections];
+    private readonly int[] _generations = new int[MaxConnections];
+    private readonly Stack<int> _freeIndices = new();
+    private readonly List<UringConnection> _pendingSends = new();
+    private readonly Cqe[] _completions = new Cqe[512];
+    private readonly ManualResetEventSlim _started = new();
+    private readonly Thread _thread;
+    private Ring? _ring;
+    private int _eventFd = -1;
+    private ulong* _eventValue;
+    private int _sleeping;
+    private volatile bool _stopping;
+    private string? _startError;
+
+    private Reactor(int id)
+    {
+        Id = id;
+        for (int i = MaxConnections - 1; i >= 0; i--)
+        {
+            _freeIndices.Push(i);
+        }
+        _thread = new Thread(Run) { IsBackground = true, Name = $"nbdfast-uring-{id}" };
+    }
+
+    public int Id { get; }
+
+    /// <summary>Buffers for device I/O; reactor thread only.</summary>
+    public AlignedBufferPool Buffers { get; } = new();
+
+    /// <summary>Starts a reactor thread and waits until its ring exists; null with a reason when io_uring is unusable.</summary>
+    public static Reactor? TryStart(int id, out string? error)
+    {
+        var reactor = new Reactor(id);
+        reactor._thread.Start();
+        reactor._started.Wait();
+        error = reactor._startError;
+        return error is null ? reactor : null;
+    }
+
+    /// <summary>Runs <paramref name="work"/> on the reactor thread. Safe from any thread.</summary>
+    public void Post(IReactorWork work)
+    {
+        _inbox.Enqueue(work);
+        // The enqueue must be visible before we look at the flag (the reactor sets the flag, then re-checks the queue).
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _sleeping) != 0)
+        {
+            ulong one = 1;
+            Write(_eventFd, &one, sizeof(ulong));
+        }
+    }
+
+    /// <summary>Stops the loop after the connections it owns have closed themselves.</summary>
+    public void Dispose()
+    {
+        _stopping = true;
+        ulong one = 1;
+        if (_eventFd >= 0)
+        {
+            Write(_eventFd, &one, sizeof(ulong));
+        }
+        _thread.Join(TimeSpan.FromSeconds(5));
+    }
+
+    internal Ring Ring => _ring!;
+
+    private void Run()
+    {
+        _ring = Ring.TryCreate(RingEntries, CompletionEntries, out int errno);
+        if (_ring is null)
+        {
+            _startError = $"io_uring_setup failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})";
+            _started.Set();
+            return;
+        }
+        _eventFd = EventFd(0, EfdCloexec);
+        _eventValue = (ulong*)NativeMemory.AlignedAlloc(8, 8);
+        if (_eventFd < 0)
+        {
+            _startError = "eventfd failed";
+            _ring.Dispose();
+            _started.Set();
+            return;
+        }
+        _started.Set();
+        try
+        {
+            ArmWake();
+            Loop();
+        }
+        catch (Exception e)
+        {
+            // A broken reactor would silently stall every connection it owns: fail loudly instead.
+            Environment.FailFast("nbdfast io_uring reactor failed", e);
+        }
+        finally
+        {
+            _ring.Dispose();
+            Close(_eventFd);
+            NativeMemory.AlignedFree(_eventValue);
+            Buffers.Dispose();
+        }
+    }
+
+    private void Loop()
+    {
+        while (true)
+        {
+            DrainInbox();
+            FlushSends();
+            if (_stopping && ActiveConnections == 0)
+            {
+                return;
+            }
+            uint waitFor = 1;
+            Volatile.Write(ref _sleeping, 1);
+            Interlocked.MemoryBarrier();
+            if (!_inbox.IsEmpty || _pendingSends.Count > 0)
+            {
+                waitFor = 0;
+            }
+            int result = _ring!.SubmitAndWait(waitFor);
+            Volatile.Write(ref _sleeping, 0);
+            if (result < 0 && result != -16 && result != -11 && result != -62) // EBUSY, EAGAIN, ETIME: reap and go on
+            {
+                throw new IOException($"io_uring_enter failed with errno {-result}");
+            }
+            ReapCompletions();
+        }
+    }
+
+    private void DrainInbox()
+    {
+        while (_inbox.TryDequeue(out IReactorWork? work))
+        {
+            work.Run(this);
+        }
+    }
+
+    private void ArmWake()
+    {
+        Sqe* sqe = GetSqe();
+        sqe->Opcode = OpRead;
+        sqe->Fd = _eventFd;
+        sqe->Address = (ulong)_eventValue;
+        sqe->Length = sizeof(ulong);
+        sqe->UserData = UserData.Pack(OpKind.Wake, 0, 0, 0);
+    }
+
+    /// <summary>A submission entry; submits what is queued first when the queue is full.</summary>
+    internal Sqe* GetSqe()
+    {
+        Sqe* sqe = _ring!.TryGetSqe();
+        while (sqe == null)
+        {
+            // The queue is full: hand it to the kernel. The completion ring is sized for every op in flight,
+            // so the kernel has room for their completions (and FEAT_NODROP covers the rest).
+            int result = _ring.SubmitAndWait(0);
+            if (result < 0 && result != -16 && result != -11)
+            {
+                throw new IOException($"io_uring_enter failed with errno {-result}");
+            }
+            sqe = _ring.TryGetSqe();
+        }
+        return sqe;
+    }
+}

@@ -1,0 +1,73 @@
+using static NbdFast.IO.Uring.IoUringNative;
+
+namespace NbdFast.IO.Uring;
+
+/// <summary>Creating a ring: a ladder of setup flags, peeled one rung at a time when the kernel says EINVAL.</summary>
+internal sealed unsafe partial class Ring
+{
+    /// <summary>Best first: one issuer with deferred task work (no IPIs, completions batched at enter).</summary>
+    private static readonly uint[] s_flagLadder =
+    [
+        SetupSingleIssuer | SetupDeferTaskrun | SetupCoopTaskrun | SetupSubmitAll | SetupCqSize | SetupClamp,
+        SetupSingleIssuer | SetupCoopTaskrun | SetupSubmitAll | SetupCqSize | SetupClamp,
+        SetupCoopTaskrun | SetupSubmitAll | SetupCqSize | SetupClamp,
+        SetupCqSize | SetupClamp,
+        0,
+    ];
+
+    /// <summary>Creates a ring on the calling thread (which becomes its only issuer). Returns null and the errno when io_uring is unusable.</summary>
+    public static Ring? TryCreate(uint entries, uint completionEntries, out int errno)
+    {
+        errno = 0;
+        foreach (uint flags in s_flagLadder)
+        {
+            Params p = default;
+            p.Flags = flags;
+            p.CqEntries = completionEntries;
+            int fd = Setup(entries, &p);
+            if (fd >= 0)
+            {
+                try
+                {
+                    return new Ring(fd, p);
+                }
+                catch (IOException)
+                {
+                    Close(fd);
+                    errno = 12; // ENOMEM: the rings could not be mapped
+                    return null;
+                }
+            }
+            errno = -fd;
+            if (errno != 22) // only EINVAL means "try fewer features"; EPERM/ENOSYS/ENOMEM are final
+            {
+                return null;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Opcodes the kernel supports, from IORING_REGISTER_PROBE (empty when probing fails).</summary>
+    public bool[] ProbeOpcodes()
+    {
+        const int slots = 256;
+        int size = sizeof(ProbeHeader) + slots * sizeof(ProbeOp);
+        byte* buffer = stackalloc byte[size];
+        new Span<byte>(buffer, size).Clear();
+        var supported = new bool[slots];
+        if (Register(_fd, RegisterProbe, buffer, slots) < 0)
+        {
+            return supported;
+        }
+        var header = (ProbeHeader*)buffer;
+        var ops = (ProbeOp*)(buffer + sizeof(ProbeHeader));
+        for (int i = 0; i < header->OpsLength && i < slots; i++)
+        {
+            supported[ops[i].Op] = (ops[i].Flags & ProbeOpSupported) != 0;
+        }
+        return supported;
+    }
+
+    /// <summary>Registers fixed buffers; returns 0 or -errno (ENOMEM when over the memlock budget).</summary>
+    public int RegisterBuffers(IoVec* buffers, uint count) => Register(_fd, IoUringNative.RegisterBuffers, buffers, count);
+}

@@ -1,0 +1,247 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NbdFast.Devices;
+using NbdFast.Protocol;
+using NbdFast.Transmission;
+using static NbdFast.IO.Uring.IoUringNative;
+
+namespace NbdFast.IO.Uring;
+
+/// <summary>
+/// Starting a validated request: memory devices are served inline with replies pointing into the device's
+/// own chunks; file devices get READ/WRITE/FSYNC on this ring; everything else runs through the shared
+/// <see cref="RequestExecutor"/> and comes back through the reactor's queue.
+/// </summary>
+internal sealed unsafe partial class UringConnection
+{
+    private static readonly byte[] s_zeroChunk = GC.AllocateArray<byte>(MemoryDevice.ChunkSize, pinned: true);
+
+    private void Start(UringSlot slot)
+    {
+        NbdRequest request = slot.Request;
+        if (_memory is not null)
+        {
+            StartOnMemory(slot, request);
+        }
+        else if (_deviceFd >= 0 && request.Command is NbdCommand.Read or NbdCommand.Write or NbdCommand.Flush)
+        {
+            StartOnFile(slot, request);
+        }
+        else
+        {
+            RunOnExecutor(slot);
+        }
+    }
+
+    private void StartOnMemory(UringSlot slot, in NbdRequest request)
+    {
+        switch (request.Command)
+        {
+            case NbdCommand.Read when !WantsSparseReply(request):
+                QueueMemoryRead(slot, request);
+                return;
+            case NbdCommand.Write:
+                _memory!.Write((long)request.Offset, new ReadOnlySpan<byte>(slot.Data.Pointer, (int)request.Length));
+                QueueSuccess(slot);
+                return;
+            case NbdCommand.Flush:
+                QueueSuccess(slot);
+                return;
+            default:
+                // Trim, zeroing, cache, block status and sparse reads complete synchronously on memory.
+                RunOnExecutor(slot);
+                return;
+        }
+    }
+
+    /// <summary>A sparse (OFFSET_HOLE) reply is only worth building when the range really has a hole.</summary>
+    private bool WantsSparseReply(in NbdRequest request)
+    {
+        if (!_context.StructuredReplies || (request.Flags & NbdCommandFlags.DontFragment) != 0 || request.Length < RequestExecutor.SparseReadThreshold)
+        {
+            return false;
+        }
+        long end = (long)(request.Offset + request.Length);
+        for (long offset = (long)request.Offset & ~(MemoryDevice.ChunkSize - 1L); offset < end; offset += MemoryDevice.ChunkSize)
+        {
+            if (_memory!.ChunkAt(offset) is null)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>The reply header, then iovecs straight into the device's chunks: nothing is copied.</summary>
+    private void QueueMemoryRead(UringSlot slot, in NbdRequest request)
+    {
+        int length = (int)request.Length;
+        int start = ReplyEncoder.WriteReadHeader(slot.HeaderSpan[..ReplyEncoder.Headroom], _context, request, length);
+        slot.IovCount = 0;
+        slot.ReplyRemaining = 0;
+        slot.AddIovec(slot.Header + start, ReplyEncoder.Headroom - start);
+        long offset = (long)request.Offset;
+        long end = offset + length;
+        while (offset < end)
+        {
+            int within = (int)(offset & (MemoryDevice.ChunkSize - 1));
+            int count = (int)Math.Min(end - offset, MemoryDevice.ChunkSize - within);
+            byte[] chunk = _memory!.ChunkAt(offset) ?? s_zeroChunk;
+            slot.KeepAlive.Add(chunk);
+            slot.AddIovec((byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(chunk)) + within, count);
+            offset += count;
+        }
+        QueueReply(slot);
+    }
+
+    private void StartOnFile(UringSlot slot, in NbdRequest request)
+    {
+        if (request.Command == NbdCommand.Flush)
+        {
+            SubmitFsync(slot);
+            return;
+        }
+        if (request.Length == 0)
+        {
+            if (request.Command == NbdCommand.Read)
+            {
+                QueueFileRead(slot);
+            }
+            else if ((request.Flags & NbdCommandFlags.Fua) != 0)
+            {
+                SubmitFsync(slot);
+            }
+            else
+            {
+                QueueSuccess(slot);
+            }
+            return;
+        }
+        if (request.Command == NbdCommand.Read)
+        {
+            slot.Data = _reactor.Buffers.Rent((int)request.Length);
+        }
+        SubmitDeviceIo(slot);
+    }
+
+    private void SubmitDeviceIo(UringSlot slot)
+    {
+        NbdRequest request = slot.Request;
+        bool read = request.Command == NbdCommand.Read;
+        Sqe* sqe = _reactor.GetSqe();
+        sqe->Opcode = read ? OpRead : OpWrite;
+        sqe->Fd = _deviceFd;
+        sqe->Address = (ulong)(slot.Data.Pointer + slot.Progress);
+        sqe->Length = (uint)((int)request.Length - slot.Progress);
+        sqe->Offset = request.Offset + (ulong)slot.Progress;
+        if (!read && (request.Flags & NbdCommandFlags.Fua) != 0)
+        {
+            sqe->OpFlags = RwfDsync;
+        }
+        sqe->UserData = Tag(read ? OpKind.DeviceRead : OpKind.DeviceWrite, slot.Index);
+        _pendingOps++;
+    }
+
+    private void SubmitFsync(UringSlot slot)
+    {
+        // Issued after the writes it must cover have completed (their replies were already queued), so it covers them.
+        Sqe* sqe = _reactor.GetSqe();
+        sqe->Opcode = OpFsync;
+        sqe->Fd = _deviceFd;
+        sqe->OpFlags = FsyncDataSync;
+        sqe->UserData = Tag(OpKind.DeviceFsync, slot.Index);
+        _pendingOps++;
+    }
+
+    private void OnDeviceCompletion(OpKind kind, UringSlot slot, int result)
+    {
+        if (result < 0)
+        {
+            QueueError(slot, BlockDeviceException.FromErrno(-result), "device I/O failed");
+            return;
+        }
+        if (kind == OpKind.DeviceFsync)
+        {
+            QueueSuccess(slot);
+            return;
+        }
+        int length = (int)slot.Request.Length;
+        if (result == 0 && kind == OpKind.DeviceRead)
+        {
+            // Past the end of a file that shrank: the rest reads as zeroes.
+            new Span<byte>(slot.Data.Pointer + slot.Progress, length - slot.Progress).Clear();
+            result = length - slot.Progress;
+        }
+        slot.Progress += result;
+        if (slot.Progress < length)
+        {
+            SubmitDeviceIo(slot);
+            return;
+        }
+        if (kind == OpKind.DeviceRead)
+        {
+            QueueFileRead(slot);
+        }
+        else
+        {
+            QueueSuccess(slot);
+        }
+    }
+
+    /// <summary>The header in the slot, the data from the buffer the device read into: two iovecs, no copy.</summary>
+    private void QueueFileRead(UringSlot slot)
+    {
+        int length = (int)slot.Request.Length;
+        int start = ReplyEncoder.WriteReadHeader(slot.HeaderSpan[..ReplyEncoder.Headroom], _context, slot.Request, length);
+        slot.IovCount = 0;
+        slot.ReplyRemaining = 0;
+        slot.AddIovec(slot.Header + start, ReplyEncoder.Headroom - start);
+        if (length > 0)
+        {
+            slot.AddIovec(slot.Data.Pointer, length);
+        }
+        QueueReply(slot);
+    }
+
+    private void RunOnExecutor(UringSlot slot)
+    {
+        RequestContext rc = slot.Managed ??= new RequestContext();
+        rc.Request = slot.Request;
+        int length = (int)Math.Min(slot.Request.Length, int.MaxValue);
+        if (slot.Request.Command == NbdCommand.Write && length > 0)
+        {
+            rc.RentBuffer(length);
+            new ReadOnlySpan<byte>(slot.Data.Pointer, length).CopyTo(rc.Buffer);
+        }
+        else if (slot.Request.Command == NbdCommand.Read)
+        {
+            rc.RentBuffer(ReplyEncoder.Headroom + length);
+        }
+        ValueTask<ReadOnlyMemory<byte>> pending = _executor.ExecuteAsync(rc);
+        if (pending.IsCompletedSuccessfully)
+        {
+            QueueExecutorReply(slot, pending.Result);
+            return;
+        }
+        _pendingOps++;
+        _ = OffReactorCompletion.HandBackAsync(_reactor, slot, pending);
+    }
+
+    /// <summary>Back on the reactor after <see cref="OffReactorCompletion.HandBackAsync"/>.</summary>
+    public void OnExecutorDone(UringSlot slot)
+    {
+        _pendingOps--;
+        QueueExecutorReply(slot, slot.ExecutorReply);
+        MaybeClose();
+    }
+
+    private void QueueExecutorReply(UringSlot slot, ReadOnlyMemory<byte> reply)
+    {
+        // The executor's buffers are managed arrays: pin them for as long as the kernel may read them.
+        slot.ReplyPin = reply.Pin();
+        slot.IovCount = 0;
+        slot.ReplyRemaining = 0;
+        slot.AddIovec((byte*)slot.ReplyPin.Pointer, reply.Length);
+        QueueReply(slot);
+    }
+}

@@ -1,0 +1,205 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using NbdFast.Devices;
+using NbdFast.Transmission;
+using static NbdFast.IO.Uring.IoUringNative;
+
+namespace NbdFast.IO.Uring;
+
+/// <summary>
+/// The transmission phase of one connection on an io_uring reactor, as an inline state machine driven by
+/// completions: one receive outstanding, requests started as soon as their header (and payload) is in,
+/// device I/O on the same ring, and at most one SENDMSG in flight carrying every reply that is ready.
+/// All methods run on the owning reactor's thread.
+/// </summary>
+internal sealed unsafe partial class UringConnection : IReactorWork
+{
+    private const int ReceiveCapacity = 128 * 1024;
+    private const int MaxSendIovecs = 1024;
+
+    private readonly Reactor _reactor;
+    private readonly Socket _socket;
+    private readonly int _fd;
+    private readonly TransmissionContext _context;
+    private readonly RequestExecutor _executor;
+    private readonly MemoryDevice? _memory;
+    private readonly int _deviceFd = -1;
+    private readonly TaskCompletionSource<SessionEnd> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly UringSlot[] _slots;
+    private readonly Stack<UringSlot> _freeSlots;
+    private readonly UringSlot?[] _sendQueue;
+    private int _sendHead;
+    private int _sendCount;
+    private int _index = -1;
+    private int _generation;
+
+    private byte* _receive;
+    private int _receiveStart;
+    private int _receiveEnd;
+    private bool _receivePosted;
+    private bool _readStopped;
+    private bool _pausedForBudget;
+    private UringSlot? _payloadSlot;
+    private long _drainRemaining;
+    private UringSlot? _drainReply;
+
+    private MsgHdr* _message;
+    private IoVec* _sendIovecs;
+    private bool _sendPosted;
+    private bool _sendScheduled;
+    private int _sendSlots;
+    private bool _broken;
+
+    private int _inFlight;
+    private long _inFlightBytes;
+    private int _pendingOps;
+    private SessionEnd _end = SessionEnd.ClientGone;
+    private bool _endSet;
+    private bool _closed;
+
+    public UringConnection(Reactor reactor, Socket socket, TransmissionContext context)
+    {
+        _reactor = reactor;
+        _socket = socket;
+        _fd = (int)socket.SafeHandle.DangerousGetHandle();
+        _context = context;
+        _executor = new RequestExecutor(context);
+        _memory = context.Device as MemoryDevice;
+        if (context.Device is FileDevice file)
+        {
+            _deviceFd = (int)file.Handle.DangerousGetHandle();
+        }
+        int slots = context.Options.MaxInFlightRequests;
+        _slots = new UringSlot[slots];
+        _freeSlots = new Stack<UringSlot>(slots);
+        for (int i = slots - 1; i >= 0; i--)
+        {
+            _slots[i] = new UringSlot(this, i);
+            _freeSlots.Push(_slots[i]);
+        }
+        _sendQueue = new UringSlot?[slots];
+    }
+
+    /// <summary>Completes when the connection has closed, with the reason.</summary>
+    public Task<SessionEnd> Completion => _done.Task;
+
+    /// <summary>Adoption by the reactor (posted from the thread that finished the handshake).</summary>
+    public void Run(Reactor reactor)
+    {
+        if (!reactor.TryRegister(this, out _index, out _generation))
+        {
+            _index = -1;
+            _readStopped = true;
+            SetEnd(SessionEnd.ClientGone);
+            Close();
+            return;
+        }
+        _receive = (byte*)NativeMemory.Alloc(ReceiveCapacity);
+        _message = (MsgHdr*)NativeMemory.AllocZeroed((nuint)sizeof(MsgHdr));
+        _sendIovecs = (IoVec*)NativeMemory.Alloc((nuint)(MaxSendIovecs * sizeof(IoVec)));
+        PostReceive();
+    }
+
+    /// <summary>Stops reading new requests (host shutdown); what is in flight is finished and answered.</summary>
+    public void RequestStop() => _reactor.Post(new StopWork(this));
+
+    private sealed class StopWork(UringConnection connection) : IReactorWork
+    {
+        public void Run(Reactor reactor)
+        {
+            if (connection._closed || connection._readStopped)
+            {
+                return;
+            }
+            connection.SetEnd(SessionEnd.Cancelled);
+            try
+            {
+                // Completes the outstanding receive with 0, which ends reading through the normal path.
+                connection._socket.Shutdown(SocketShutdown.Receive);
+            }
+            catch (SocketException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Routes a completion of this connection.</summary>
+    public void OnCompletion(OpKind kind, int slot, int result)
+    {
+        _pendingOps--;
+        switch (kind)
+        {
+            case OpKind.Receive:
+                OnReceive(result);
+                break;
+            case OpKind.ReceivePayload:
+                OnPayload(_slots[slot], result);
+                break;
+            case OpKind.Send:
+                OnSent(result);
+                break;
+            case OpKind.DeviceRead:
+            case OpKind.DeviceWrite:
+            case OpKind.DeviceFsync:
+                OnDeviceCompletion(kind, _slots[slot], result);
+                break;
+        }
+        MaybeClose();
+    }
+
+    private void SetEnd(SessionEnd end)
+    {
+        if (!_endSet)
+        {
+            _endSet = true;
+            _end = end;
+        }
+    }
+
+    private void StopReading(SessionEnd end)
+    {
+        SetEnd(end);
+        _readStopped = true;
+        if (_payloadSlot is not null)
+        {
+            // A write whose payload never fully arrived is not applied.
+            ReleaseSlot(_payloadSlot);
+            _payloadSlot = null;
+        }
+        if (_drainReply is not null)
+        {
+            ReleaseSlot(_drainReply);
+            _drainReply = null;
+        }
+    }
+
+    private void MaybeClose()
+    {
+        if (_readStopped && _pendingOps == 0 && _inFlight == 0 && !_sendPosted && !_closed)
+        {
+            Close();
+        }
+    }
+
+    private void Close()
+    {
+        _closed = true;
+        if (_index >= 0)
+        {
+            _reactor.Unregister(_index);
+        }
+        foreach (UringSlot slot in _slots)
+        {
+            slot.Reset(_reactor.Buffers);
+            slot.Dispose();
+        }
+        NativeMemory.Free(_receive);
+        NativeMemory.Free(_message);
+        NativeMemory.Free(_sendIovecs);
+        _receive = null;
+        _socket.Dispose();
+        _done.TrySetResult(_end);
+    }
+
+    private ulong Tag(OpKind kind, int slot = 0) => UserData.Pack(kind, _index, slot, _generation);
+}

@@ -1,0 +1,141 @@
+using NbdFast.Protocol;
+using NbdFast.Transmission;
+using static NbdFast.IO.Uring.IoUringNative;
+
+namespace NbdFast.IO.Uring;
+
+/// <summary>
+/// Sending: replies queue per connection and leave in one SENDMSG whose iovecs point at the reply headers and
+/// the data buffers. Only one send is in flight, so bytes of different replies never interleave; a short
+/// send resumes from where it stopped.
+/// </summary>
+internal sealed unsafe partial class UringConnection
+{
+    private void QueueSuccess(UringSlot slot)
+    {
+        slot.SetSmallReply(ReplyEncoder.WriteSuccess(slot.HeaderSpan, _context, slot.Request));
+        QueueReply(slot);
+    }
+
+    private void QueueError(UringSlot slot, NbdError error, string? message, bool queue = true)
+    {
+        slot.SetSmallReply(ReplyEncoder.WriteError(slot.HeaderSpan, _context, slot.Request, error, message));
+        if (queue)
+        {
+            QueueReply(slot);
+        }
+    }
+
+    private void QueueReply(UringSlot slot)
+    {
+        if (_broken)
+        {
+            ReleaseSlot(slot);
+            return;
+        }
+        _sendQueue[(_sendHead + _sendCount) % _sendQueue.Length] = slot;
+        _sendCount++;
+        if (!_sendScheduled && !_sendPosted)
+        {
+            _sendScheduled = true;
+            _reactor.ScheduleSend(this);
+        }
+    }
+
+    /// <summary>Sends every queued reply that fits one SENDMSG; runs once per reactor loop turn.</summary>
+    public void FlushSends()
+    {
+        _sendScheduled = false;
+        if (_sendPosted || _sendCount == 0 || _closed)
+        {
+            return;
+        }
+        int iovecs = 0;
+        int slots = 0;
+        while (slots < _sendCount)
+        {
+            UringSlot slot = _sendQueue[(_sendHead + slots) % _sendQueue.Length]!;
+            if (iovecs + slot.IovCount > MaxSendIovecs && slots > 0)
+            {
+                break;
+            }
+            int take = Math.Min(slot.IovCount, MaxSendIovecs - iovecs);
+            Buffer.MemoryCopy(slot.Iov, _sendIovecs + iovecs, (MaxSendIovecs - iovecs) * sizeof(IoVec), take * sizeof(IoVec));
+            iovecs += take;
+            slots++;
+            if (take < slot.IovCount)
+            {
+                break;
+            }
+        }
+        _sendSlots = slots;
+        *_message = default;
+        _message->Iov = _sendIovecs;
+        _message->IovLength = (nuint)iovecs;
+        Sqe* sqe = _reactor.GetSqe();
+        sqe->Opcode = OpSendMsg;
+        sqe->Fd = _fd;
+        sqe->Address = (ulong)_message;
+        sqe->OpFlags = MsgNoSignal;
+        sqe->UserData = Tag(OpKind.Send);
+        _sendPosted = true;
+        _pendingOps++;
+    }
+
+    private void OnSent(int result)
+    {
+        _sendPosted = false;
+        if (result < 0)
+        {
+            // The client is gone: nothing more can be delivered.
+            _broken = true;
+            while (_sendCount > 0)
+            {
+                ReleaseSlot(DequeueSent());
+            }
+            StopReading(SessionEnd.ClientGone);
+            return;
+        }
+        long sent = result;
+        for (int i = 0; i < _sendSlots && _sendCount > 0; i++)
+        {
+            UringSlot slot = _sendQueue[_sendHead]!;
+            if (sent >= slot.ReplyRemaining)
+            {
+                sent -= slot.ReplyRemaining;
+                ReleaseSlot(DequeueSent());
+                continue;
+            }
+            slot.Advance(sent);
+            break;
+        }
+        if (_sendCount > 0 && !_sendScheduled)
+        {
+            _sendScheduled = true;
+            _reactor.ScheduleSend(this);
+        }
+    }
+
+    private UringSlot DequeueSent()
+    {
+        UringSlot slot = _sendQueue[_sendHead]!;
+        _sendQueue[_sendHead] = null;
+        _sendHead = (_sendHead + 1) % _sendQueue.Length;
+        _sendCount--;
+        return slot;
+    }
+
+    /// <summary>The request is answered (or abandoned): its memory and budget return, and reading may resume.</summary>
+    private void ReleaseSlot(UringSlot slot)
+    {
+        slot.Reset(_reactor.Buffers);
+        _inFlight--;
+        _inFlightBytes -= slot.Cost;
+        _freeSlots.Push(slot);
+        if (_pausedForBudget && !_readStopped)
+        {
+            _pausedForBudget = false;
+            ProcessInput();
+        }
+    }
+}

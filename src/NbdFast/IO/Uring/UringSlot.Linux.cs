@@ -1,0 +1,155 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using NbdFast.Buffers;
+using NbdFast.Protocol;
+using NbdFast.Transmission;
+using static NbdFast.IO.Uring.IoUringNative;
+
+namespace NbdFast.IO.Uring;
+
+/// <summary>
+/// One request in flight on a ring connection: its header, its aligned data buffer, a native area for the
+/// reply header and the iovecs its reply is sent from. Preallocated per connection and reused, so the
+/// steady state allocates nothing. Reactor thread only, except <see cref="Run"/>'s hand-back.
+/// </summary>
+internal sealed unsafe class UringSlot : IReactorWork, IDisposable
+{
+    public const int HeaderArea = 256;
+    private const int InitialIovecs = 4;
+
+    public UringSlot(UringConnection owner, int index)
+    {
+        Owner = owner;
+        Index = index;
+        Header = (byte*)NativeMemory.AlignedAlloc(HeaderArea, 64);
+        EnsureIovecs(InitialIovecs);
+    }
+
+    public UringConnection Owner { get; }
+    public int Index { get; }
+
+    public NbdRequest Request;
+    public long Cost;
+    public NativeBuffer Data;
+    /// <summary>Bytes of the device operation done so far (short reads and writes resume from here).</summary>
+    public int Progress;
+    public byte* Header { get; }
+    public IoVec* Iov { get; private set; }
+    public int IovCount;
+    private int _iovCapacity;
+
+    /// <summary>Reply bytes still to send.</summary>
+    public long ReplyRemaining;
+
+    /// <summary>Memory-device chunks the reply points into; held so they stay alive until sent.</summary>
+    public readonly List<byte[]> KeepAlive = new();
+
+    /// <summary>For requests run through <see cref="RequestExecutor"/>: its context and the pinned reply.</summary>
+    public RequestContext? Managed;
+    public MemoryHandle ReplyPin;
+    public ReadOnlyMemory<byte> ExecutorReply;
+
+    public Span<byte> HeaderSpan => new(Header, HeaderArea);
+
+    public void EnsureIovecs(int count)
+    {
+        if (count <= _iovCapacity)
+        {
+            return;
+        }
+        if (Iov != null)
+        {
+            NativeMemory.Free(Iov);
+        }
+        _iovCapacity = Math.Max(count, _iovCapacity * 2);
+        Iov = (IoVec*)NativeMemory.Alloc((nuint)(_iovCapacity * sizeof(IoVec)));
+    }
+
+    public void AddIovec(byte* pointer, long length)
+    {
+        EnsureIovecsKeep(IovCount + 1);
+        Iov[IovCount++] = new IoVec { Base = pointer, Length = (nuint)length };
+        ReplyRemaining += length;
+    }
+
+    /// <summary>Makes the reply the first <paramref name="length"/> bytes of the header area.</summary>
+    public void SetSmallReply(int length)
+    {
+        IovCount = 0;
+        ReplyRemaining = 0;
+        AddIovec(Header, length);
+    }
+
+    /// <summary>Drops <paramref name="sent"/> bytes from the front of the reply after a short send.</summary>
+    public void Advance(long sent)
+    {
+        ReplyRemaining -= sent;
+        int first = 0;
+        while (sent > 0)
+        {
+            long length = (long)Iov[first].Length;
+            if (sent >= length)
+            {
+                sent -= length;
+                first++;
+                continue;
+            }
+            Iov[first].Base = (byte*)Iov[first].Base + sent;
+            Iov[first].Length = (nuint)(length - sent);
+            sent = 0;
+        }
+        for (int i = first; i < IovCount; i++)
+        {
+            Iov[i - first] = Iov[i];
+        }
+        IovCount -= first;
+    }
+
+    /// <summary>Readies the slot for a new request.</summary>
+    public void Begin(in NbdRequest request, long cost)
+    {
+        Request = request;
+        Cost = cost;
+        Progress = 0;
+        IovCount = 0;
+        ReplyRemaining = 0;
+    }
+
+    /// <summary>Releases what the finished request held; the data buffer goes back to <paramref name="pool"/>.</summary>
+    public void Reset(AlignedBufferPool pool)
+    {
+        pool.Return(Data);
+        Data = default;
+        KeepAlive.Clear();
+        ReplyPin.Dispose();
+        ReplyPin = default;
+        ExecutorReply = default;
+        Managed?.Reset();
+    }
+
+    /// <summary>The executor finished on another thread: continue on the reactor.</summary>
+    public void Run(Reactor reactor) => Owner.OnExecutorDone(this);
+
+    public void Dispose()
+    {
+        NativeMemory.AlignedFree(Header);
+        if (Iov != null)
+        {
+            NativeMemory.Free(Iov);
+        }
+    }
+
+    private void EnsureIovecsKeep(int count)
+    {
+        if (count <= _iovCapacity)
+        {
+            return;
+        }
+        int capacity = Math.Max(count, _iovCapacity * 2);
+        var grown = (IoVec*)NativeMemory.Alloc((nuint)(capacity * sizeof(IoVec)));
+        Buffer.MemoryCopy(Iov, grown, capacity * sizeof(IoVec), IovCount * sizeof(IoVec));
+        NativeMemory.Free(Iov);
+        Iov = grown;
+        _iovCapacity = capacity;
+    }
+}

@@ -1,0 +1,55 @@
+using NbdFast.IO.Uring;
+
+namespace NbdFast;
+
+/// <summary>
+/// io_uring reactor threads that serve the transmission phase of connections made with
+/// <see cref="NbdChannel(System.Net.Sockets.Socket, NbdUringEngine?)"/>. Each reactor owns one ring and the
+/// connections assigned to it (round robin). Linux only; <see cref="TryCreate"/> says why when it cannot run
+/// (old kernel, seccomp, <c>kernel.io_uring_disabled</c>), and callers fall back to the socket transport.
+/// </summary>
+public sealed class NbdUringEngine : IDisposable
+{
+    private readonly Reactor[] _reactors;
+    private int _next;
+
+    private NbdUringEngine(Reactor[] reactors) => _reactors = reactors;
+
+    /// <summary>Number of reactor threads.</summary>
+    public int Threads => _reactors.Length;
+
+    /// <summary>Starts <paramref name="threads"/> reactors; null (with the reason) when io_uring is unavailable.</summary>
+    public static NbdUringEngine? TryCreate(int threads, out string? reason)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        if (!OperatingSystem.IsLinux())
+        {
+            reason = "io_uring needs Linux";
+            return null;
+        }
+        var reactors = new List<Reactor>(threads);
+        for (int i = 0; i < threads; i++)
+        {
+            Reactor? reactor = Reactor.TryStart(i, out reason);
+            if (reactor is null)
+            {
+                reactors.ForEach(r => r.Dispose());
+                return null;
+            }
+            reactors.Add(reactor);
+        }
+        reason = null;
+        return new NbdUringEngine([.. reactors]);
+    }
+
+    internal Reactor NextReactor() => _reactors[(int)((uint)Interlocked.Increment(ref _next) % (uint)_reactors.Length)];
+
+    /// <summary>Stops the reactors once their connections have closed.</summary>
+    public void Dispose()
+    {
+        foreach (Reactor reactor in _reactors)
+        {
+            reactor.Dispose();
+        }
+    }
+}
