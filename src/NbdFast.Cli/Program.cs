@@ -83,7 +83,7 @@ if (settings.Io != IoMode.Sockets)
 var export = new NbdExport(device, ReadOnly: !settings.Writable, settings.Description);
 Console.Error.WriteLine($"nbdfast: serving {(settings.File ?? $"a {settings.MemorySize}-byte RAM disk")} " +
     $"{(settings.Writable ? "read-write" : "read-only")} as export '{settings.ExportName}' on {string.Join(", ", listeners.Select(Listeners.Describe))}" +
-    $" ({(uring is null ? "sockets" : $"io_uring, {uring.Threads} reactor threads")})");
+    $" ({(uring is null ? "sockets" : $"io_uring, {uring.Threads} reactor threads, {uring.Description}")})");
 
 await new Server(settings, export, log, uring).RunAsync(listeners, shutdown.Token);
 uring?.Dispose();

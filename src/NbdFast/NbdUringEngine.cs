@@ -18,8 +18,17 @@ public sealed class NbdUringEngine : IDisposable
     /// <summary>Number of reactor threads.</summary>
     public int Threads => _reactors.Length;
 
+    /// <summary>Default size of each reactor's registered buffer slab.</summary>
+    public const long DefaultRegisteredBufferBytes = 64L * 1024 * 1024;
+
+    /// <summary>What the reactors run with (fixed buffers or not), for the log.</summary>
+    public string Description => string.Join("; ", _reactors.Select(r => r.BufferStatus).Distinct());
+
     /// <summary>Starts <paramref name="threads"/> reactors; null (with the reason) when io_uring is unavailable.</summary>
-    public static NbdUringEngine? TryCreate(int threads, out string? reason)
+    /// <param name="threads">Reactor threads.</param>
+    /// <param name="reason">Why io_uring cannot be used, when it returns null.</param>
+    /// <param name="registeredBufferBytes">Per-reactor slab registered with IORING_REGISTER_BUFFERS (0: none).</param>
+    public static NbdUringEngine? TryCreate(int threads, out string? reason, long registeredBufferBytes = DefaultRegisteredBufferBytes)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         if (!OperatingSystem.IsLinux())
@@ -30,7 +39,7 @@ public sealed class NbdUringEngine : IDisposable
         var reactors = new List<Reactor>(threads);
         for (int i = 0; i < threads; i++)
         {
-            Reactor? reactor = Reactor.TryStart(i, out reason);
+            Reactor? reactor = Reactor.TryStart(i, registeredBufferBytes, out reason);
             if (reactor is null)
             {
                 reactors.ForEach(r => r.Dispose());

@@ -31,9 +31,12 @@ internal sealed unsafe partial class Reactor : IDisposable
     private volatile bool _stopping;
     private string? _startError;
 
-    private Reactor(int id)
+    private readonly long _slabSize;
+
+    private Reactor(int id, long slabSize)
     {
         Id = id;
+        _slabSize = slabSize;
         for (int i = MaxConnections - 1; i >= 0; i--)
         {
             _freeIndices.Push(i);
@@ -44,12 +47,18 @@ internal sealed unsafe partial class Reactor : IDisposable
     public int Id { get; }
 
     /// <summary>Buffers for device I/O; reactor thread only.</summary>
-    public AlignedBufferPool Buffers { get; } = new();
+    public AlignedBufferPool Buffers { get; private set; } = null!;
+
+    /// <summary>True when the buffer slab is registered with the ring (READ_FIXED/WRITE_FIXED usable).</summary>
+    public bool FixedBuffers { get; private set; }
+
+    /// <summary>How buffer registration went, for the log.</summary>
+    public string BufferStatus { get; private set; } = "";
 
     /// <summary>Starts a reactor thread and waits until its ring exists; null with a reason when io_uring is unusable.</summary>
-    public static Reactor? TryStart(int id, out string? error)
+    public static Reactor? TryStart(int id, long registeredBufferBytes, out string? error)
     {
-        var reactor = new Reactor(id);
+        var reactor = new Reactor(id, registeredBufferBytes);
         reactor._thread.Start();
         reactor._started.Wait();
         error = reactor._startError;
@@ -101,6 +110,7 @@ internal sealed unsafe partial class Reactor : IDisposable
             _started.Set();
             return;
         }
+        SetUpBuffers();
         _started.Set();
         try
         {
@@ -119,6 +129,26 @@ internal sealed unsafe partial class Reactor : IDisposable
             NativeMemory.AlignedFree(_eventValue);
             Buffers.Dispose();
         }
+    }
+
+    /// <summary>
+    /// One slab per reactor, registered as fixed buffer 0 when the memlock budget allows (root, CAP_IPC_LOCK or
+    /// a large enough RLIMIT_MEMLOCK). When the kernel refuses (ENOMEM), the same memory serves unregistered.
+    /// </summary>
+    private void SetUpBuffers()
+    {
+        Buffers = new AlignedBufferPool(_slabSize);
+        if (_slabSize <= 0)
+        {
+            BufferStatus = "fixed buffers off";
+            return;
+        }
+        var iov = new IoVec { Base = Buffers.Slab, Length = (nuint)Buffers.SlabSize };
+        int result = _ring!.RegisterBuffers(&iov, 1);
+        FixedBuffers = result == 0;
+        BufferStatus = FixedBuffers
+            ? $"{Buffers.SlabSize >> 20} MiB of fixed buffers registered"
+            : $"fixed buffers not registered ({Marshal.GetPInvokeErrorMessage(-result)}); using unregistered buffers";
     }
 
     private void Loop()

@@ -129,7 +129,16 @@ internal sealed unsafe partial class UringConnection
         NbdRequest request = slot.Request;
         bool read = request.Command == NbdCommand.Read;
         Sqe* sqe = _reactor.GetSqe();
-        sqe->Opcode = read ? OpRead : OpWrite;
+        if (_reactor.FixedBuffers && _reactor.Buffers.InSlab(slot.Data))
+        {
+            // The slab is fixed buffer 0: the kernel skips pinning and mapping the pages per request.
+            sqe->Opcode = read ? OpReadFixed : OpWriteFixed;
+            sqe->BufIndex = 0;
+        }
+        else
+        {
+            sqe->Opcode = read ? OpRead : OpWrite;
+        }
         sqe->Fd = _deviceFd;
         sqe->Address = (ulong)(slot.Data.Pointer + slot.Progress);
         sqe->Length = (uint)((int)request.Length - slot.Progress);
