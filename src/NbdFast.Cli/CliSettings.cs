@@ -13,7 +13,8 @@ internal sealed record CliSettings(
     bool NoList,
     int Verbosity,
     IoMode Io,
-    int Threads);
+    int Threads,
+    bool Direct);
 
 /// <summary>Which transport serves the transmission phase.</summary>
 internal enum IoMode

@@ -16,6 +16,7 @@ internal sealed class CommandLine
     private readonly Option<string?> _description = new("--description", "-D") { Description = "Description of the export, shown by NBD_OPT_LIST and NBD_INFO_DESCRIPTION.", HelpName = "TEXT" };
     private readonly Option<bool> _noList = new("--no-list") { Description = "Refuse NBD_OPT_LIST (clients then get NBD_REP_ERR_POLICY)." };
     private readonly Option<bool> _verbose = new("--verbose", "-v") { Description = "Log each connection to standard error." };
+    private readonly Option<bool> _direct = new("--direct") { Description = "Open FILE with O_DIRECT, bypassing the page cache (requests of any alignment still work)." };
     private readonly Option<string> _io = new("--io") { Description = "Transport: auto (io_uring when available, else sockets), uring or sockets.", DefaultValueFactory = _ => "auto", HelpName = "MODE" };
     private readonly Option<int> _threads = new("--threads", "-t") { Description = "io_uring reactor threads (default: min(cores, 4)).", DefaultValueFactory = _ => Math.Clamp(Environment.ProcessorCount, 1, 4), HelpName = "N" };
 
@@ -30,7 +31,7 @@ internal sealed class CommandLine
             "  nbdfast -U /tmp/nbd.sock disk.img   listen on a unix socket\n" +
             "Then try: nbdinfo nbd://127.0.0.1   or   qemu-img info nbd://127.0.0.1:10809")
         {
-            _file, _memory, _writable, _readOnly, _port, _bind, _unix, _exportName, _description, _noList, _verbose, _io, _threads,
+            _file, _memory, _writable, _readOnly, _port, _bind, _unix, _exportName, _description, _noList, _verbose, _io, _threads, _direct,
         };
     }
 
@@ -69,6 +70,10 @@ internal sealed class CommandLine
         if (file is not null && Directory.Exists(file))
         {
             throw new UsageException($"{file}: is a directory");
+        }
+        if (result.GetValue(_direct) && file is null)
+        {
+            throw new UsageException("--direct applies to a FILE, not to --memory");
         }
         bool writable = result.GetValue(_writable);
         if (writable && result.GetValue(_readOnly))
@@ -111,7 +116,7 @@ internal sealed class CommandLine
             throw new UsageException($"--threads: {threads} is not between 1 and 256");
         }
         return new CliSettings(file, memorySize, writable, port, bind, unix, exportName,
-            result.GetValue(_description), result.GetValue(_noList), result.GetValue(_verbose) ? 1 : 0, io, threads);
+            result.GetValue(_description), result.GetValue(_noList), result.GetValue(_verbose) ? 1 : 0, io, threads, result.GetValue(_direct));
     }
 
     private static bool IsDevice(string path) => path.StartsWith("/dev/", StringComparison.Ordinal) && File.Exists(path);

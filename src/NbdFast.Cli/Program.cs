@@ -35,7 +35,7 @@ try
 {
     device = settings.MemorySize is long size
         ? new MemoryDevice(size)
-        : FileDevice.Open(settings.File!, readOnly: !settings.Writable);
+        : FileDevice.Open(settings.File!, readOnly: !settings.Writable, direct: settings.Direct);
 }
 catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
 {

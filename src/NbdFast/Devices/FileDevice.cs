@@ -18,13 +18,23 @@ public sealed class FileDevice : IBlockDevice
 
     private readonly SafeFileHandle _handle;
     private readonly bool _isBlockDevice;
+    private readonly DirectFileIo? _direct;
 
-    private FileDevice(SafeFileHandle handle, string path, bool readOnly, uint maxPayload)
+    private FileDevice(SafeFileHandle handle, string path, bool readOnly, uint maxPayload, bool direct)
     {
         _handle = handle;
         Path = path;
         _isBlockDevice = PosixFile.IsBlockDevice(handle);
         Size = _isBlockDevice ? PosixFile.BlockDeviceSize(handle) : RandomAccess.GetLength(handle);
+        if (direct)
+        {
+            int alignment = _isBlockDevice ? PosixFile.LogicalSectorSize(handle) : PosixFile.ProbeDirectAlignment(handle);
+            if (Size % alignment != 0)
+            {
+                throw new ArgumentException($"{path}: O_DIRECT needs a size that is a multiple of {alignment} bytes");
+            }
+            _direct = new DirectFileIo(handle, alignment, WriteGate);
+        }
         // Through the page cache any byte range works, so the minimum stays 1; the preferred size follows the sector.
         uint sector = _isBlockDevice ? (uint)PosixFile.LogicalSectorSize(handle) : 512;
         BlockSize = new BlockSizeConstraints(1, Math.Max(sector, 4096), maxPayload);
@@ -50,13 +60,19 @@ public sealed class FileDevice : IBlockDevice
     /// <param name="path">The file to serve.</param>
     /// <param name="readOnly">Open without write access; the device then refuses writes.</param>
     /// <param name="maxPayload">Largest READ/WRITE payload advertised and accepted (default 32 MiB).</param>
-    public static FileDevice Open(string path, bool readOnly = false, uint maxPayload = NbdLimits.DefaultMaxPayload)
+    /// <param name="direct">
+    /// Bypass the page cache (O_DIRECT). Requests of any alignment still work: unaligned ones go through
+    /// bounce buffers with read-modify-write.
+    /// </param>
+    public static FileDevice Open(string path, bool readOnly = false, uint maxPayload = NbdLimits.DefaultMaxPayload, bool direct = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxPayload, 4096u);
-        SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, FileShare.ReadWrite);
+        SafeFileHandle handle = direct
+            ? PosixFile.OpenDirect(path, readOnly)
+            : File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, FileShare.ReadWrite);
         try
         {
-            return new FileDevice(handle, path, readOnly, maxPayload);
+            return new FileDevice(handle, path, readOnly, maxPayload, direct);
         }
         catch
         {
@@ -67,6 +83,15 @@ public sealed class FileDevice : IBlockDevice
 
     /// <summary>The open file, for transports that submit I/O on it themselves (io_uring).</summary>
     internal SafeFileHandle Handle => _handle;
+
+    /// <summary>True when the file was opened with O_DIRECT.</summary>
+    public bool Direct => _direct is not null;
+
+    /// <summary>The alignment O_DIRECT transfers need (1 without O_DIRECT).</summary>
+    public int DirectAlignment => _direct?.Alignment ?? 1;
+
+    /// <summary>Orders read-modify-write cycles against other writes on O_DIRECT files.</summary>
+    internal DirectWriteGate WriteGate { get; } = new();
 
     /// <summary>The path this device was opened from.</summary>
     public string Path { get; }
@@ -83,6 +108,11 @@ public sealed class FileDevice : IBlockDevice
     /// <inheritdoc />
     public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
+        if (_direct is not null)
+        {
+            await Task.Run(() => _direct.Read(offset, destination.Span), cancellationToken).ConfigureAwait(false);
+            return;
+        }
         while (!destination.IsEmpty)
         {
             int read = await RandomAccess.ReadAsync(_handle, destination, offset, cancellationToken).ConfigureAwait(false);
@@ -100,7 +130,14 @@ public sealed class FileDevice : IBlockDevice
     /// <inheritdoc />
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, WriteFlags flags, CancellationToken cancellationToken = default)
     {
-        await RandomAccess.WriteAsync(_handle, source, offset, cancellationToken).ConfigureAwait(false);
+        if (_direct is not null)
+        {
+            await Task.Run(() => _direct.Write(offset, source.Span), cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await RandomAccess.WriteAsync(_handle, source, offset, cancellationToken).ConfigureAwait(false);
+        }
         if ((flags & WriteFlags.Fua) != 0)
         {
             PosixFile.DataSync(_handle);
@@ -198,7 +235,7 @@ public sealed class FileDevice : IBlockDevice
         while (length > 0)
         {
             int count = (int)Math.Min(length, ZeroBufferSize);
-            await RandomAccess.WriteAsync(_handle, s_zeroes.AsMemory(0, count), offset, cancellationToken).ConfigureAwait(false);
+            await WriteAsync(offset, s_zeroes.AsMemory(0, count), WriteFlags.None, cancellationToken).ConfigureAwait(false);
             offset += count;
             length -= count;
         }

@@ -23,7 +23,7 @@ internal sealed unsafe partial class UringConnection
         {
             StartOnMemory(slot, request);
         }
-        else if (_deviceFd >= 0 && request.Command is NbdCommand.Read or NbdCommand.Write or NbdCommand.Flush)
+        else if (_deviceFd >= 0 && request.Command is NbdCommand.Read or NbdCommand.Write or NbdCommand.Flush && RingCanTake(slot, request))
         {
             StartOnFile(slot, request);
         }
@@ -92,6 +92,37 @@ internal sealed unsafe partial class UringConnection
             offset += count;
         }
         QueueReply(slot);
+    }
+
+    /// <summary>
+    /// Without O_DIRECT the ring takes any read or write. With it, only aligned ones, and a write only while no
+    /// read-modify-write holds the device's gate; the rest go to the executor's bounce-buffer path.
+    /// </summary>
+    private bool RingCanTake(UringSlot slot, in NbdRequest request)
+    {
+        if (_direct is null || request.Command == NbdCommand.Flush)
+        {
+            return true;
+        }
+        if (((request.Offset | request.Length) & (ulong)(_direct.DirectAlignment - 1)) != 0)
+        {
+            return false;
+        }
+        if (request.Command == NbdCommand.Write)
+        {
+            slot.HoldsWriteGate = _direct.WriteGate.TryEnterShared();
+            return slot.HoldsWriteGate;
+        }
+        return true;
+    }
+
+    private void ReleaseWriteGate(UringSlot slot)
+    {
+        if (slot.HoldsWriteGate)
+        {
+            slot.HoldsWriteGate = false;
+            _direct!.WriteGate.ExitShared();
+        }
     }
 
     private void StartOnFile(UringSlot slot, in NbdRequest request)
@@ -166,6 +197,7 @@ internal sealed unsafe partial class UringConnection
     {
         if (result < 0)
         {
+            ReleaseWriteGate(slot);
             QueueError(slot, BlockDeviceException.FromErrno(-result), "device I/O failed");
             return;
         }
@@ -193,6 +225,7 @@ internal sealed unsafe partial class UringConnection
         }
         else
         {
+            ReleaseWriteGate(slot);
             QueueSuccess(slot);
         }
     }

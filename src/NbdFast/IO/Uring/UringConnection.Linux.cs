@@ -23,6 +23,7 @@ internal sealed unsafe partial class UringConnection : IReactorWork
     private readonly TransmissionContext _context;
     private readonly RequestExecutor _executor;
     private readonly MemoryDevice? _memory;
+    private readonly FileDevice? _direct;
     private readonly int _deviceFd = -1;
     private readonly TaskCompletionSource<SessionEnd> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly UringSlot[] _slots;
@@ -68,6 +69,7 @@ internal sealed unsafe partial class UringConnection : IReactorWork
         if (context.Device is FileDevice file)
         {
             _deviceFd = (int)file.Handle.DangerousGetHandle();
+            _direct = file.Direct ? file : null;
         }
         int slots = context.Options.MaxInFlightRequests;
         _slots = new UringSlot[slots];

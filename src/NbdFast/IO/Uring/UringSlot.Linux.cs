@@ -38,6 +38,9 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
     public int IovCount;
     private int _iovCapacity;
 
+    /// <summary>This request's write holds its O_DIRECT device's gate in shared mode.</summary>
+    public bool HoldsWriteGate;
+
     /// <summary>Reply bytes still to send.</summary>
     public long ReplyRemaining;
 
