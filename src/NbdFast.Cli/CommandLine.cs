@@ -99,6 +99,10 @@ internal sealed class CommandLine
             }
         }
         string? unix = result.GetValue(_unix);
+        if (unix is not null && System.Text.Encoding.UTF8.GetByteCount(unix) > 107)
+        {
+            throw new UsageException($"--unix: the path is longer than the 107 bytes a unix socket address holds");
+        }
         if (unix is not null && bind.Length > 0)
         {
             throw new UsageException("--unix and --bind cannot be combined");

@@ -66,8 +66,8 @@ internal static class Listeners
 
     private static Socket OpenUnix(string path)
     {
-        // A socket file left by a previous run would make bind fail; anything else at that path is kept.
-        if (File.Exists(path) && (File.GetAttributes(path) & FileAttributes.Normal) == 0 && new FileInfo(path).Length == 0)
+        // A socket left by a previous run would make bind fail; anything else at that path is kept.
+        if (NbdFast.IO.Posix.PosixFile.IsSocket(path))
         {
             File.Delete(path);
         }

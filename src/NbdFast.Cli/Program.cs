@@ -43,27 +43,6 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException or Arg
     return 2;
 }
 
-List<Socket> listeners;
-try
-{
-    listeners = Listeners.Open(settings);
-}
-catch (SocketException e)
-{
-    Console.Error.WriteLine($"nbdfast: cannot listen: {e.Message}");
-    await device.DisposeAsync();
-    return 2;
-}
-
-using var shutdown = new CancellationTokenSource();
-void OnSignal(PosixSignalContext context)
-{
-    context.Cancel = true;
-    shutdown.Cancel();
-}
-using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-
 NbdUringEngine? uring = null;
 if (settings.Io != IoMode.Sockets)
 {
@@ -79,6 +58,28 @@ if (settings.Io != IoMode.Sockets)
         Console.Error.WriteLine($"nbdfast: io_uring unavailable ({reason}); using the socket transport");
     }
 }
+
+List<Socket> listeners;
+try
+{
+    listeners = Listeners.Open(settings);
+}
+catch (Exception e) when (e is SocketException or IOException or UnauthorizedAccessException or ArgumentException)
+{
+    Console.Error.WriteLine($"nbdfast: cannot listen: {e.Message}");
+    uring?.Dispose();
+    await device.DisposeAsync();
+    return 2;
+}
+
+using var shutdown = new CancellationTokenSource();
+void OnSignal(PosixSignalContext context)
+{
+    context.Cancel = true;
+    shutdown.Cancel();
+}
+using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 
 var export = new NbdExport(device, ReadOnly: !settings.Writable, settings.Description);
 Console.Error.WriteLine($"nbdfast: serving {(settings.File ?? $"a {settings.MemorySize}-byte RAM disk")} " +

@@ -51,6 +51,9 @@ public sealed class NbdUringEngine : IDisposable
         return new NbdUringEngine([.. reactors]);
     }
 
+    /// <summary>Managed bytes each reactor thread has allocated so far (for allocation tests).</summary>
+    internal Task<long[]> MeasureReactorAllocationsAsync() => Task.WhenAll(_reactors.Select(r => r.MeasureAllocatedBytesAsync()));
+
     internal Reactor NextReactor() => _reactors[(int)((uint)Interlocked.Increment(ref _next) % (uint)_reactors.Length)];
 
     /// <summary>Stops the reactors once their connections have closed.</summary>

@@ -85,6 +85,20 @@ internal static unsafe partial class PosixFile
     [LibraryImport("libc", EntryPoint = "pwrite", SetLastError = true)]
     private static partial nint PwriteNative(int fd, void* buffer, nuint count, long offset);
 
+    /// <summary>True when <paramref name="path"/> itself (not a link target) is a unix domain socket.</summary>
+    public static bool IsSocket(string path)
+    {
+        stat st;
+        fixed (byte* name = System.Text.Encoding.UTF8.GetBytes(path + "\0"))
+        {
+            if (lstat(name, &st) != 0)
+            {
+                return false;
+            }
+        }
+        return (st.st_mode & S_IFMT) == S_IFSOCK;
+    }
+
     public static bool IsBlockDevice(SafeFileHandle handle)
     {
         stat st;

@@ -78,6 +78,21 @@ internal sealed unsafe partial class Reactor : IDisposable
         }
     }
 
+    /// <summary>Managed bytes allocated so far by the reactor thread (read on that thread).</summary>
+    internal Task<long> MeasureAllocatedBytesAsync()
+    {
+        var probe = new AllocationProbe();
+        Post(probe);
+        return probe.Result.Task;
+    }
+
+    private sealed class AllocationProbe : IReactorWork
+    {
+        public TaskCompletionSource<long> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Run(Reactor reactor) => Result.SetResult(GC.GetAllocatedBytesForCurrentThread());
+    }
+
     /// <summary>Stops the loop after the connections it owns have closed themselves.</summary>
     public void Dispose()
     {

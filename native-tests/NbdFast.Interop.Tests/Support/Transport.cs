@@ -1,0 +1,42 @@
+namespace NbdFast.Interop.Tests.Support;
+
+/// <summary>How a test reaches the server.</summary>
+public enum Transport
+{
+    Tcp,
+    Unix,
+}
+
+/// <summary>
+/// The server's I/O engine: Auto is io_uring wherever the kernel allows it (falling back to sockets, so a
+/// seccomp-restricted container does not fail spuriously), Sockets forces the socket transport.
+/// </summary>
+public enum Engine
+{
+    Auto,
+    Sockets,
+}
+
+public static class TransportExtensions
+{
+    /// <summary>Every transport with every engine, for data-path theories.</summary>
+    public static TheoryData<Transport, Engine> All => new()
+    {
+        { Transport.Tcp, Engine.Auto },
+        { Transport.Tcp, Engine.Sockets },
+        { Transport.Unix, Engine.Auto },
+        { Transport.Unix, Engine.Sockets },
+    };
+
+    /// <summary>Starts nbdfast with <paramref name="arguments"/> on a free loopback port or a temp unix socket.</summary>
+    public static Task<NbdfastProcess> StartAsync(this Transport transport, params string[] arguments) => transport switch
+    {
+        Transport.Tcp => NbdfastProcess.StartTcpAsync(arguments),
+        Transport.Unix => NbdfastProcess.StartUnixAsync(arguments),
+        _ => throw new ArgumentOutOfRangeException(nameof(transport)),
+    };
+
+    /// <summary>As <see cref="StartAsync(Transport, string[])"/>, with <c>--io auto|sockets</c>.</summary>
+    public static Task<NbdfastProcess> StartAsync(this Transport transport, Engine engine, params string[] arguments) =>
+        transport.StartAsync([.. arguments, "--io", engine == Engine.Sockets ? "sockets" : "auto"]);
+}
