@@ -116,6 +116,13 @@ internal sealed unsafe partial class Reactor : IDisposable
             _started.Set();
             return;
         }
+        if (MissingOpcode(_ring.ProbeOpcodes()) is string missing)
+        {
+            _startError = $"the kernel's io_uring lacks {missing}";
+            _ring.Dispose();
+            _started.Set();
+            return;
+        }
         _eventFd = EventFd(0, EfdCloexec);
         _eventValue = (ulong*)NativeMemory.AlignedAlloc(8, 8);
         if (_eventFd < 0)
@@ -164,6 +171,24 @@ internal sealed unsafe partial class Reactor : IDisposable
         BufferStatus = FixedBuffers
             ? $"{Buffers.SlabSize >> 20} MiB of fixed buffers registered"
             : $"fixed buffers not registered ({Marshal.GetPInvokeErrorMessage(-result)}); using unregistered buffers";
+    }
+
+    /// <summary>The opcodes the data path relies on; null when all are there.</summary>
+    private static string? MissingOpcode(bool[] supported)
+    {
+        (byte Op, string Name)[] required =
+        [
+            (OpRecv, "RECV"), (OpSendMsg, "SENDMSG"), (OpRead, "READ"), (OpWrite, "WRITE"),
+            (OpReadFixed, "READ_FIXED"), (OpWriteFixed, "WRITE_FIXED"), (OpFsync, "FSYNC"),
+        ];
+        foreach ((byte op, string name) in required)
+        {
+            if (!supported[op])
+            {
+                return name;
+            }
+        }
+        return null;
     }
 
     private void Loop()
