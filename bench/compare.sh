@@ -1,0 +1,495 @@
+#!/usr/bin/env bash
+# Compare nbdfast with nbdkit and qemu-nbd (and two reference points) using fio's nbd engine and nbdcopy.
+#
+# Usage:   bench/compare.sh                    # full matrix: RUNS=3 RUNTIME=5, unix + tcp, every job and server
+#          RUNS=1 RUNTIME=2 JOBS="randread4k-qd32 seqread1m-qd8" TRANSPORTS=unix bench/compare.sh   # smoke run
+#          bench/compare.sh --list              # list jobs and servers, print the time estimate and exit
+#
+# Environment (all optional):
+#   NBDFAST     nbdfast binary        (default: artifacts/nbdfast, else artifacts/publish/nbdfast)
+#   RUNS        repetitions           (default 3; medians and min-max are reported over these)
+#   RUNTIME     seconds per fio job   (default 5)
+#   TRANSPORTS  "unix tcp"            (default both)
+#   JOBS        subset of the job names below (default all)
+#   SERVERS     subset of the server names below (default all)
+#   SIZE_MIB    export / backing file size in MiB (default 1024)
+#   WORK        scratch dir for the backing file, sockets, logs, raw results (default bench/.work, git-ignored)
+#   RESULTS     markdown report to write (default bench/RESULTS.md; RESULTS=- to skip)
+#   PORT        first TCP port to use (default 10900; each server start uses the next port)
+#   NBDFAST_ARGS extra arguments for every nbdfast start (e.g. "--threads 1")
+#   REPORT_FROM  only re-render the tables / RESULTS file from an earlier raw results-*.jsonl (pass the same
+#               JOBS/SERVERS/TRANSPORTS/RUNTIME as that run)
+#
+# Loop order is: for run: for job: for transport: for server  -- so drift on a noisy machine hits all servers
+# alike. Every measurement starts a fresh server process (memory servers are pre-filled with the backing
+# file's random data through nbdcopy first, so reads move real data rather than holes/zeros).
+# Server CPU = delta of utime+stime from /proc/PID/stat (all threads) around the fio job / nbdcopy.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+RUNS=${RUNS:-3}
+RUNTIME=${RUNTIME:-5}
+TRANSPORTS=${TRANSPORTS:-unix tcp}
+SIZE_MIB=${SIZE_MIB:-1024}
+WORK=${WORK:-$ROOT/bench/.work}
+RESULTS=${RESULTS:-$ROOT/bench/RESULTS.md}
+PORT=${PORT:-10900}
+NBDFAST_ARGS=${NBDFAST_ARGS:-}
+
+ALL_JOBS="randread4k-qd1 randread4k-qd32 randread4k-qd32-nj2 randwrite4k-qd32 randwrite4k-qd32-nj2 \
+randread64k-qd16 seqread1m-qd8 seqwrite1m-qd8 randrw4k-qd32 randrw4k-qd32-nj2 nbdcopy"
+ALL_SERVERS="nbdfast-uring-mem nbdfast-uring-file nbdfast-sockets-mem nbdfast-sockets-file nbdkit-mem nbdkit-file \
+qemu-nbd qemu-nbd-direct nbdkit-null device"
+JOBS=${JOBS:-$ALL_JOBS}
+SERVERS=${SERVERS:-$ALL_SERVERS}
+
+# Ratios printed at the end: "A B" means A/B (like-for-like backing where possible).
+RATIO_PAIRS=(
+    "nbdfast-uring-mem nbdkit-mem"
+    "nbdfast-uring-file nbdkit-file"
+    "nbdfast-uring-file qemu-nbd"
+    "nbdfast-uring-file qemu-nbd-direct"
+    "nbdfast-uring-mem nbdfast-sockets-mem"
+    "nbdfast-uring-file nbdfast-sockets-file"
+)
+
+log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- job definitions
+
+# fio arguments for a job name (empty for the nbdcopy pseudo-job).
+job_fio_args() {
+    case $1 in
+        randread4k-qd1)        echo "--rw=randread --bs=4k --iodepth=1" ;;
+        randread4k-qd32)       echo "--rw=randread --bs=4k --iodepth=32" ;;
+        randread4k-qd32-nj2)   echo "--rw=randread --bs=4k --iodepth=32 --numjobs=2" ;;
+        randwrite4k-qd32)      echo "--rw=randwrite --bs=4k --iodepth=32" ;;
+        randwrite4k-qd32-nj2)  echo "--rw=randwrite --bs=4k --iodepth=32 --numjobs=2" ;;
+        randread64k-qd16)      echo "--rw=randread --bs=64k --iodepth=16" ;;
+        seqread1m-qd8)         echo "--rw=read --bs=1M --iodepth=8" ;;
+        seqwrite1m-qd8)        echo "--rw=write --bs=1M --iodepth=8" ;;
+        randrw4k-qd32)         echo "--rw=randrw --rwmixread=70 --bs=4k --iodepth=32" ;;
+        randrw4k-qd32-nj2)     echo "--rw=randrw --rwmixread=70 --bs=4k --iodepth=32 --numjobs=2" ;;
+        nbdcopy)               echo "" ;;
+        *) die "unknown job '$1' (jobs: $ALL_JOBS)" ;;
+    esac
+}
+job_writes() { case $1 in *write*|*randrw*) return 0 ;; *) return 1 ;; esac; }
+
+# Is (job, transport, server) measured at all?
+applicable() {
+    local job=$1 transport=$2 server=$3
+    case $server in
+        nbdkit-null) job_writes "$job" && return 1 ;;        # reads only: the client's ceiling
+        device)      [ "$transport" = local ] || return 1     # fio io_uring O_DIRECT on the file: device limit
+                     [ "$job" = nbdcopy ] && return 1 ;;
+    esac
+    [ "$server" = device ] || [ "$transport" != local ] || return 1
+    return 0
+}
+
+# (transport server) pairs for one job, in run order.
+combos() {
+    local job=$1 t s
+    for t in $TRANSPORTS; do
+        for s in $SERVERS; do
+            [ "$s" = device ] && continue
+            applicable "$job" "$t" "$s" && echo "$t $s"
+        done
+    done
+    for s in $SERVERS; do
+        [ "$s" = device ] && applicable "$job" local device && echo "local device"
+    done
+    return 0
+}
+
+# ---------------------------------------------------------------- checks
+
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found; install it with: apt-get install $2"; }
+need jq jq
+need fio fio
+need nbdcopy libnbd-bin
+need nbdinfo libnbd-bin
+
+for j in $JOBS; do job_fio_args "$j" >/dev/null; done
+for s in $SERVERS; do
+    case " $ALL_SERVERS " in *" $s "*) ;; *) die "unknown server '$s' (servers: $ALL_SERVERS)" ;; esac
+    case $s in
+        nbdfast-*) ;;
+        nbdkit-*) need nbdkit nbdkit ;;
+        qemu-nbd*) need qemu-nbd qemu-utils ;;
+    esac
+done
+for t in $TRANSPORTS; do case $t in unix|tcp) ;; *) die "unknown transport '$t' (unix, tcp)" ;; esac; done
+
+if [ -z "${NBDFAST:-}" ]; then
+    if [ -x artifacts/nbdfast ]; then NBDFAST=artifacts/nbdfast
+    elif [ -x artifacts/publish/nbdfast ]; then NBDFAST=artifacts/publish/nbdfast
+    fi
+    if [ -n "${NBDFAST:-}" ] && [ -x artifacts/publish/nbdfast ] && [ artifacts/publish/nbdfast -nt "$NBDFAST" ]; then
+        log "warning: artifacts/publish/nbdfast is newer than $NBDFAST (run ./build.sh publish, or set NBDFAST=)"
+    fi
+fi
+case " $SERVERS " in
+    *" nbdfast-"*)
+        [ -n "${NBDFAST:-}" ] && [ -x "$NBDFAST" ] || die "nbdfast binary not found; build it (./build.sh publish) or set NBDFAST=path"
+        NBDFAST=$(cd "$(dirname "$NBDFAST")" && pwd)/$(basename "$NBDFAST") ;;
+esac
+
+count_measurements() {
+    local n=0 j
+    for j in $JOBS; do n=$((n + $(combos "$j" | wc -l))); done
+    echo $((n * RUNS))
+}
+# Rough wall time (measured on a 2-vCPU VM): each measurement costs the fio RUNTIME (nbdcopy: ~2 s) plus
+# ~1.5 s to start, probe and stop the server, plus ~3.5 s to pre-fill a memory server.
+estimate_s() {
+    local total=0 j t s
+    for j in $JOBS; do
+        while read -r t s; do
+            [ -n "$s" ] || continue
+            total=$((total + 15 + $([ "$j" = nbdcopy ] && echo 20 || echo $((RUNTIME * 10)))))
+            case $s in *-mem) total=$((total + 35)) ;; esac
+        done < <(combos "$j")
+    done
+    echo $((total * RUNS / 10))
+}
+
+if [ "${1:-}" = --list ]; then
+    echo "jobs:       $ALL_JOBS"
+    echo "servers:    $ALL_SERVERS"
+    echo "selected:   JOBS=\"$JOBS\" SERVERS=\"$SERVERS\" TRANSPORTS=\"$TRANSPORTS\" RUNS=$RUNS RUNTIME=$RUNTIME"
+    echo "measurements: $(count_measurements), estimated wall time ~$(( $(estimate_s) / 60 )) min"
+    exit 0
+fi
+
+CLK_TCK=$(getconf CLK_TCK)
+SIZE_BYTES=$((SIZE_MIB * 1048576))
+mkdir -p "$WORK/logs"
+# Keep the scratch dir (1 GiB backing file, logs) out of git without touching the repository's .gitignore.
+[ -f "$WORK/.gitignore" ] || printf '*\n' >"$WORK/.gitignore"
+BACKING=$WORK/backing-${SIZE_MIB}M.img
+SOCK=$WORK/nbd.sock
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+RAW=$WORK/results-$STAMP.jsonl
+if [ -n "${REPORT_FROM:-}" ]; then   # re-render tables/RESULTS.md from an earlier run's raw results
+    RAW=$(cd "$(dirname "$REPORT_FROM")" && pwd)/$(basename "$REPORT_FROM")
+    STAMP=$(basename "$RAW" .jsonl); STAMP=${STAMP#results-}
+else
+    : >"$RAW"
+fi
+
+# ---------------------------------------------------------------- server lifecycle
+
+SRV_PID=""
+SRV_NAME=""
+URI=""
+declare -A SRV_CMD=()   # server/transport -> command line, for the report
+
+cleanup() {
+    local rc=$?
+    if [ -n "$SRV_PID" ]; then stop_server; fi
+    rm -f "$SOCK"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop_server() {
+    local pid=$SRV_PID i
+    SRV_PID=""
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -f "$SOCK"
+}
+
+# start_server SERVER TRANSPORT -> sets SRV_PID and URI (server is serving and pre-filled when this returns)
+start_server() {
+    local server=$1 transport=$2 i
+    local -a cmd nbdfast_listen nbdkit_listen qemu_listen
+    PORT=$((PORT + 1)); [ "$PORT" -lt 65000 ] || PORT=10900
+    if [ "$transport" = unix ]; then
+        rm -f "$SOCK"
+        URI="nbd+unix:///?socket=$SOCK"
+        nbdfast_listen=(-U "$SOCK"); nbdkit_listen=(-U "$SOCK"); qemu_listen=(-k "$SOCK")
+    else
+        URI="nbd://127.0.0.1:$PORT/"
+        nbdfast_listen=(-b 127.0.0.1 -p "$PORT"); nbdkit_listen=(-i 127.0.0.1 -p "$PORT")
+        qemu_listen=(-b 127.0.0.1 -p "$PORT")
+    fi
+    # shellcheck disable=SC2206
+    local -a extra=($NBDFAST_ARGS)
+    case $server in
+        nbdfast-uring-mem)    cmd=("$NBDFAST" --memory "${SIZE_MIB}M" --writable --io uring "${nbdfast_listen[@]}" "${extra[@]}") ;;
+        nbdfast-uring-file)   cmd=("$NBDFAST" "$BACKING" --writable --io uring "${nbdfast_listen[@]}" "${extra[@]}") ;;
+        nbdfast-sockets-mem)  cmd=("$NBDFAST" --memory "${SIZE_MIB}M" --writable --io sockets "${nbdfast_listen[@]}" "${extra[@]}") ;;
+        nbdfast-sockets-file) cmd=("$NBDFAST" "$BACKING" --writable --io sockets "${nbdfast_listen[@]}" "${extra[@]}") ;;
+        nbdkit-mem)           cmd=(nbdkit -f --exit-with-parent "${nbdkit_listen[@]}" memory "${SIZE_MIB}M") ;;
+        nbdkit-file)          cmd=(nbdkit -f --exit-with-parent "${nbdkit_listen[@]}" file "file=$BACKING") ;;
+        nbdkit-null)          cmd=(nbdkit -f --exit-with-parent -r "${nbdkit_listen[@]}" null "${SIZE_MIB}M") ;;
+        qemu-nbd)             cmd=(qemu-nbd -f raw -x "" --persistent --shared=16 "${qemu_listen[@]}" "$BACKING") ;;
+        qemu-nbd-direct)      cmd=(qemu-nbd -f raw -x "" --persistent --shared=16 --cache=none --aio=io_uring "${qemu_listen[@]}" "$BACKING") ;;
+        *) die "cannot start $server" ;;
+    esac
+    SRV_CMD[$server/$transport]=$(printf '%q ' "${cmd[@]}")
+    SRV_NAME=$server
+    "${cmd[@]}" >>"$WORK/logs/$server.log" 2>&1 &
+    SRV_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$SRV_PID" 2>/dev/null || { SRV_PID=""; die "$server exited at start; see $WORK/logs/$server.log"; }
+        nbdinfo --size "$URI" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    [ "$i" -lt 100 ] || die "$server did not start serving $URI within 10 s; see $WORK/logs/$server.log"
+    case $server in
+        *-mem) nbdcopy "$BACKING" "$URI" || die "pre-filling $server failed" ;;
+    esac
+}
+
+cpu_ticks() {   # utime+stime of all threads of PID, in clock ticks
+    local s
+    s=$(<"/proc/$1/stat") || { echo 0; return; }
+    s=${s##*) }
+    # shellcheck disable=SC2086
+    set -- $s
+    echo $(( ${12} + ${13} ))
+}
+
+# ---------------------------------------------------------------- one measurement
+
+# measure RUN JOB TRANSPORT SERVER: appends one JSON line to $RAW
+measure() {
+    local run=$1 job=$2 transport=$3 server=$4 c0=0 c1=0 out t0 t1 rc=0
+    local -a fargs
+    read -r -a fargs <<<"$(job_fio_args "$job")"
+    out=$WORK/fio-last.json
+    if [ "$server" = device ]; then
+        SRV_CMD[device/local]="fio --ioengine=io_uring --direct=1 --filename=$BACKING"
+        fio --name="$job" --ioengine=io_uring --direct=1 --filename="$BACKING" --size="$SIZE_BYTES" \
+            "${fargs[@]}" --time_based --runtime="$RUNTIME" --norandommap --randrepeat=0 --group_reporting \
+            --output-format=json --output="$out" >>"$WORK/logs/fio.log" 2>&1 || rc=$?
+    else
+        start_server "$server" "$transport"
+        c0=$(cpu_ticks "$SRV_PID")
+        if [ "$job" = nbdcopy ]; then
+            t0=$(date +%s%N)
+            nbdcopy --no-extents "$URI" null: >>"$WORK/logs/nbdcopy.log" 2>&1 || rc=$?
+            t1=$(date +%s%N)
+        else
+            fio --name="$job" --ioengine=nbd --uri="$URI" \
+                "${fargs[@]}" --time_based --runtime="$RUNTIME" --norandommap --randrepeat=0 --group_reporting \
+                --output-format=json --output="$out" >>"$WORK/logs/fio.log" 2>&1 || rc=$?
+        fi
+        c1=$(cpu_ticks "$SRV_PID")
+        stop_server
+    fi
+    if [ "$rc" -ne 0 ]; then
+        log "  FAILED (rc=$rc): run=$run $job $transport $server (see $WORK/logs/)"
+        return 0
+    fi
+    local cpu=$((c1 - c0)) line cmd=${SRV_CMD[$server/$transport]}
+    if [ "$job" = nbdcopy ]; then
+        line=$(jq -cn --argjson run "$run" --arg job "$job" --arg t "$transport" --arg s "$server" \
+            --argjson bytes "$SIZE_BYTES" --argjson ns "$((t1 - t0))" --argjson cpu "$cpu" --argjson hz "$CLK_TCK" \
+            --arg cmd "$cmd" '{run:$run, job:$job, transport:$t, server:$s, cmd:$cmd, iops:null, ios:null, bytes:$bytes,
+              secs:($ns/1e9), mibs:($bytes/1048576/($ns/1e9)), cpu_s:($cpu/$hz)}')
+    else
+        line=$(jq -c --argjson run "$run" --arg job "$job" --arg t "$transport" --arg s "$server" \
+            --argjson cpu "$cpu" --argjson hz "$CLK_TCK" --argjson dev "$([ "$server" = device ] && echo true || echo false)" \
+            --arg cmd "$cmd" '.jobs[0] as $j |
+             {run:$run, job:$job, transport:$t, server:$s, cmd:$cmd,
+              iops:($j.read.iops + $j.write.iops), ios:($j.read.total_ios + $j.write.total_ios),
+              bytes:($j.read.io_bytes + $j.write.io_bytes), secs:($j.job_runtime/1000),
+              mibs:(($j.read.bw_bytes + $j.write.bw_bytes)/1048576),
+              cpu_s:(if $dev then null else $cpu/$hz end), fio_cpu_pct:($j.usr_cpu + $j.sys_cpu), error:$j.error}' "$out")
+    fi
+    echo "$line" >>"$RAW"
+    echo "$line" | jq -r '"  \(.job) \(.transport) \(.server): " +
+        (if .iops then "\(.iops|floor) IOPS, " else "" end) + "\(.mibs*10|floor/10) MiB/s" +
+        (if .cpu_s then ", server CPU \(.cpu_s) s" else "" end)' >&2
+}
+
+# ---------------------------------------------------------------- run
+
+N=$(count_measurements)
+if [ -n "${REPORT_FROM:-}" ]; then
+    N=$(wc -l <"$RAW")
+    RUNS=$(jq -s 'map(.run) | max' "$RAW")
+    ELAPSED=$(cat "${RAW%.jsonl}.elapsed" 2>/dev/null || echo '?')
+    while IFS=$'\t' read -r s t c; do SRV_CMD[$s/$t]=$c; done < <(jq -r 'select(.cmd != null) | [.server, .transport, .cmd] | @tsv' "$RAW")
+else
+log "nbdfast: ${NBDFAST:-n/a}"
+log "$N measurements (RUNS=$RUNS RUNTIME=${RUNTIME}s), estimated ~$(( $(estimate_s) / 60 )) min; raw results: $RAW"
+
+if [ ! -f "$BACKING" ] || [ "$(stat -c %s "$BACKING")" -ne "$SIZE_BYTES" ]; then
+    log "creating $SIZE_MIB MiB of random data in $BACKING"
+    dd if=/dev/urandom of="$BACKING.tmp" bs=1M count="$SIZE_MIB" iflag=fullblock status=none
+    mv "$BACKING.tmp" "$BACKING"
+fi
+cat "$BACKING" >/dev/null   # warm the page cache once so the buffered file servers all start alike
+
+START=$(date +%s)
+done_n=0
+for ((run = 1; run <= RUNS; run++)); do
+    for job in $JOBS; do
+        while read -r transport server; do
+            [ -n "$server" ] || continue
+            done_n=$((done_n + 1))
+            log "[$done_n/$N] run $run: $job over $transport on $server"
+            measure "$run" "$job" "$transport" "$server"
+        done < <(combos "$job")
+    done
+done
+ELAPSED=$(( $(date +%s) - START ))
+echo "$ELAPSED" >"${RAW%.jsonl}.elapsed"
+log "measured in ${ELAPSED}s"
+fi
+
+# ---------------------------------------------------------------- report
+
+# Aggregate: one TSV row per (job, transport, server) with median/min/max of each metric.
+# Columns: job transport server n iops_med iops_min iops_max mibs_med mibs_min mibs_max
+#          cpuio_med cpuio_min cpuio_max cpugib_med cpugib_min cpugib_max   ("-" when not applicable)
+AGG=$WORK/aggregate-$STAMP.tsv
+jq -r -s --arg jobs "$JOBS" --arg servers "$SERVERS" --arg transports "$TRANSPORTS local" '
+    def stats(f): [.[] | f | select(. != null)] | sort |
+        if length == 0 then ["-", "-", "-"]
+        else [ (if length % 2 == 1 then .[length/2|floor] else (.[length/2 - 1] + .[length/2]) / 2 end), .[0], .[-1] ]
+        end;
+    ($jobs | split(" ") | map(select(. != ""))) as $J |
+    ($servers | split(" ") | map(select(. != ""))) as $S |
+    ($transports | split(" ") | map(select(. != ""))) as $T |
+    map(select(.error == null or .error == 0)
+        | . + {cpu_us_io: (if .cpu_s != null and .ios != null and .ios > 0 then .cpu_s * 1e6 / .ios else null end),
+               cpu_s_gib: (if .cpu_s != null and .bytes > 0 then .cpu_s / (.bytes / 1073741824) else null end)})
+    | group_by([.job, .transport, .server])
+    | sort_by(.[0] as $r | [($J | index([$r.job])), ($T | index([$r.transport])), ($S | index([$r.server]))])
+    | .[]
+    | [.[0].job, .[0].transport, .[0].server, length] + stats(.iops) + stats(.mibs) + stats(.cpu_us_io) + stats(.cpu_s_gib)
+    | map(tostring) | @tsv' "$RAW" >"$AGG"
+
+results_table() {
+    echo "| job | transport | server | runs | IOPS median (min–max) | MiB/s median (min–max) | server CPU µs/IO median (min–max) | server CPU s/GiB median (min–max) |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|"
+    awk -F'\t' '
+        function f(v, d) { return v == "-" ? "-" : sprintf("%." d "f", v) }
+        function r(a, b, c, d) { return a == "-" ? "–" : f(a, d) " (" f(b, d) "–" f(c, d) ")" }
+        { printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4,
+              ($1 == "nbdcopy" ? "–" : r($5, $6, $7, 0)), r($8, $9, $10, 1), r($11, $12, $13, 2), r($14, $15, $16, 3) }' "$AGG"
+}
+
+ratio_table() {
+    local pairs="" p
+    for p in "${RATIO_PAIRS[@]}"; do pairs+="$p;"; done
+    echo "| job | transport | A / B | throughput A/B (IOPS or MiB/s; >1 = A faster) | server CPU per I/O A/B (<1 = A cheaper) |"
+    echo "|---|---|---|---:|---:|"
+    awk -F'\t' -v pairs="$pairs" '
+        { key = $1 SUBSEP $2; if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+          mibs[key, $3] = $8; cpu[key, $3] = $14 }
+        END {
+            np = split(pairs, P, ";")
+            for (i = 1; i <= n; i++) {
+                split(order[i], k, SUBSEP)
+                for (j = 1; j <= np; j++) {
+                    if (P[j] == "") continue
+                    split(P[j], ab, " "); a = ab[1]; b = ab[2]
+                    if (!((order[i], a) in mibs) || !((order[i], b) in mibs)) continue
+                    t = (mibs[order[i], a] == "-" || mibs[order[i], b] + 0 == 0) ? "-" : sprintf("%.2f", mibs[order[i], a] / mibs[order[i], b])
+                    c = (cpu[order[i], a] == "-" || cpu[order[i], b] == "-" || cpu[order[i], b] + 0 == 0) ? "-" : sprintf("%.2f", cpu[order[i], a] / cpu[order[i], b])
+                    printf "| %s | %s | %s / %s | %s | %s |\n", k[1], k[2], a, b, t, c
+                }
+            }
+        }' "$AGG"
+}
+
+echo
+echo "## Results (medians over $RUNS run(s) of ${RUNTIME}s; measuring took $ELAPSED s)"
+echo
+results_table
+echo
+echo "## Ratios (of medians)"
+echo
+ratio_table
+
+[ "$RESULTS" != - ] || exit 0
+
+tool_versions() {
+    echo "- nbdfast: \`${NBDFAST:-n/a}\` $( [ -n "${NBDFAST:-}" ] && "$NBDFAST" --version 2>/dev/null | head -1 || true) (git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src/ modified'))"
+    echo "- $(fio --version)"
+    echo "- $(nbdkit --version 2>/dev/null | head -1 || echo 'nbdkit: not installed')"
+    echo "- $(qemu-nbd --version 2>/dev/null | head -1 || echo 'qemu-nbd: not installed')"
+    echo "- $(nbdcopy --version | tr '\n' ' ')"
+    echo "- $(jq --version)"
+}
+
+{
+    echo "# NbdFast vs nbdkit vs qemu-nbd"
+    echo
+    echo "Generated by \`bench/compare.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); measuring took $ELAPSED s ($N measurements)."
+    echo
+    echo "## Machine"
+    echo
+    echo "- $(nproc) vCPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo)"
+    echo "- kernel $(uname -r), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+    echo "- backing file: $SIZE_MIB MiB of random data on $(df -T "$WORK" | awk 'NR==2 {print $2}') ($BACKING); the buffered file servers read it from the page cache, \`qemu-nbd-direct\` and \`device\` use O_DIRECT"
+    echo "- shared, noisy VM: treat differences under ~10 % as noise, and look at the min–max spread"
+    echo
+    echo "## Tools"
+    echo
+    tool_versions
+    echo
+    echo "## Method"
+    echo
+    echo "\`RUNS=$RUNS RUNTIME=$RUNTIME TRANSPORTS=\"$TRANSPORTS\" JOBS=\"$JOBS\" SERVERS=\"$SERVERS\" bench/compare.sh\`"
+    echo
+    echo "- Loop order: for run, for job, for transport, for server; every measurement starts a fresh server and"
+    echo "  stops it afterwards. \`*-mem\` servers are first filled with the backing file's random data via"
+    echo "  \`nbdcopy BACKING URI\` (otherwise nbdfast answers reads of unwritten chunks with holes)."
+    echo "- fio: \`fio --name=JOB --ioengine=nbd --uri=URI <job args> --time_based --runtime=$RUNTIME --norandommap --randrepeat=0 --group_reporting --output-format=json\`"
+    echo "  with URI \`nbd+unix:///?socket=SOCK\` or \`nbd://127.0.0.1:PORT/\`; \`-nj2\` jobs add \`--numjobs=2\` (two connections, IOPS summed)."
+    echo "- nbdcopy job: \`nbdcopy --no-extents URI null:\` (whole export; wall time → MiB/s). \`--no-extents\` makes it"
+    echo "  read everything even where a server reports holes (nbdkit-null reports the whole disk as a hole)."
+    echo "- \`device\`: \`fio --ioengine=io_uring --direct=1 --filename=BACKING\` with the same job args (the disk's limit; no server)."
+    echo "- \`nbdkit-null\`: reads only; the highest rate the fio nbd client reaches against a server doing no work."
+    echo "- Server CPU: utime+stime (all threads) from \`/proc/PID/stat\` just before and after each fio/nbdcopy run,"
+    echo "  in ticks of 1/$CLK_TCK s, divided by the I/Os (µs/IO) or GiB moved (s/GiB) in that run."
+    echo "  fio and the server share the $(nproc) vCPUs."
+    echo
+    echo "Jobs:"
+    echo
+    for j in $JOBS; do
+        if [ "$j" = nbdcopy ]; then echo "- \`nbdcopy\`: nbdcopy --no-extents URI null:"
+        else echo "- \`$j\`: $(job_fio_args "$j")"; fi
+    done
+    echo
+    echo "Server command lines (paths relative to the repository root):"
+    echo
+    for s in $SERVERS; do
+        for t in $TRANSPORTS local; do
+            c=${SRV_CMD[$s/$t]:-}; c=${c//$ROOT\//}
+            [ -n "$c" ] && echo "- \`$s\` ($t): \`${c% }\`"
+        done
+    done
+    echo
+    echo "## Results"
+    echo
+    echo "Medians over $RUNS run(s) with min–max. IOPS: higher is better; server CPU per I/O and per GiB: lower is better."
+    echo
+    results_table
+    echo
+    echo "## Ratios"
+    echo
+    echo "Ratio of medians. Throughput: >1 means the first server is faster. CPU per I/O (same as CPU per byte within a job): <1 means it is cheaper."
+    echo
+    ratio_table
+    if [ -n "${RESULTS_NOTES:-}" ] && [ -f "$RESULTS_NOTES" ]; then echo; cat "$RESULTS_NOTES"; fi
+    echo
+    echo "Raw results: \`$RAW\` (not committed)."
+} >"$RESULTS"
+log "wrote $RESULTS"
