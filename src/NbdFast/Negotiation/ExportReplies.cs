@@ -18,9 +18,11 @@ internal static class ExportReplies
             string description = Truncate(export.Description);
             output.Advance(HandshakeCodec.WriteInfoText(output.Reserve(MaxTextReply(description)), option, NbdInfoType.Description, description));
         }
-        if ((requests & InfoRequests.BlockSize) != 0)
+        Devices.BlockSizeConstraints sizes = export.Device.BlockSize;
+        // Non-default constraints are advertised even when not asked for, as the spec wants; a client ignores
+        // information it did not request.
+        if ((requests & InfoRequests.BlockSize) != 0 || sizes.Minimum > 1 || sizes.MaximumPayload < NbdLimits.DefaultMaxPayload)
         {
-            Devices.BlockSizeConstraints sizes = export.Device.BlockSize;
             output.Advance(HandshakeCodec.WriteInfoBlockSize(output.Reserve(34), option, sizes.Minimum, sizes.Preferred, sizes.MaximumPayload));
         }
         output.Advance(HandshakeCodec.WriteAck(output.Reserve(NbdLimits.OptionReplyHeaderSize), option));
@@ -34,6 +36,27 @@ internal static class ExportReplies
     /// <summary>Room for an option reply carrying <paramref name="text"/> plus a few fixed fields.</summary>
     public static int MaxTextReply(string text) => NbdLimits.OptionReplyHeaderSize + 8 + text.Length * 3;
 
-    /// <summary>Descriptions are host-supplied but still bounded by the spec's string limit.</summary>
-    public static string Truncate(string text) => text.Length <= NbdLimits.MaxStringLength / 3 ? text : text[..(NbdLimits.MaxStringLength / 3)];
+    /// <summary>
+    /// Descriptions are host-supplied but still bounded by the spec's 4096-byte string limit: cut by UTF-8
+    /// length, at a whole character.
+    /// </summary>
+    public static string Truncate(string text)
+    {
+        if (System.Text.Encoding.UTF8.GetByteCount(text) <= NbdLimits.MaxStringLength)
+        {
+            return text;
+        }
+        int bytes = 0;
+        int chars = 0;
+        foreach (System.Text.Rune rune in text.EnumerateRunes())
+        {
+            if (bytes + rune.Utf8SequenceLength > NbdLimits.MaxStringLength)
+            {
+                break;
+            }
+            bytes += rune.Utf8SequenceLength;
+            chars += rune.Utf16SequenceLength;
+        }
+        return text[..chars];
+    }
 }

@@ -61,8 +61,12 @@ internal sealed partial class OptionNegotiator
             _io.Advance(HandshakeCodec.WriteServer(_io.Reserve(ExportReplies.MaxTextReply(name) + description.Length * 3), option, name, description));
         }
         WriteAck(option);
-        // Like nbdkit: a client that listed exports may go on to ask about each of them.
-        _optionBudget += _options.MaxOptions * Math.Min(_offer.Count, 16);
+        // Like nbdkit: a client that listed exports may go on to ask about each of them (granted once).
+        if (!_listBudgetGranted)
+        {
+            _listBudgetGranted = true;
+            _optionBudget += _options.MaxOptions * Math.Min(_offer.Count, 16);
+        }
     }
 
     private async ValueTask<NegotiationResult?> HandleInfoOrGoAsync(uint option, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)

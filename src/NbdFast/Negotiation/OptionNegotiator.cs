@@ -17,6 +17,7 @@ internal sealed partial class OptionNegotiator
     private readonly NegotiatedFeatures _features = new();
     private readonly byte[] _header = new byte[NbdLimits.OptionHeaderSize];
     private int _optionBudget;
+    private bool _listBudgetGranted;
 
     public OptionNegotiator(Stream stream, IReadOnlyList<string>? offer, NbdExportResolver? resolver, NegotiationOptions options)
     {

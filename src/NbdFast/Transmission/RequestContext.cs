@@ -26,6 +26,16 @@ internal sealed class RequestContext
 
     public void RentBuffer(int length) => Buffer = ArrayPool<byte>.Shared.Rent(length);
 
+    /// <summary>Swaps the buffer for a larger one; the request and its budget charge stay.</summary>
+    public void GrowBuffer(int length)
+    {
+        if (Buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(Buffer);
+        }
+        Buffer = ArrayPool<byte>.Shared.Rent(length);
+    }
+
     /// <summary>Returns the buffer to the pool; called once the reply no longer references it.</summary>
     public void Reset()
     {

@@ -25,7 +25,7 @@ internal sealed partial class RequestExecutor
         int prefix = extended ? 8 : 4;
         int headerSize = ReplyEncoder.HeaderSize(_context);
         int payload = prefix + count * descriptorSize;
-        rc.RentBuffer(headerSize + payload);
+        rc.GrowBuffer(headerSize + payload);
         Span<byte> buffer = rc.Buffer;
         ReplyEncoder.WriteChunkHeader(buffer, _context, request, NbdReplyFlags.Done,
             extended ? NbdReplyType.BlockStatusExt : NbdReplyType.BlockStatus, (ulong)payload);

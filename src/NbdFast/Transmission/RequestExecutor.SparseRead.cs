@@ -43,9 +43,7 @@ internal sealed partial class RequestExecutor
         }
         if (rc.Buffer!.Length < replySize)
         {
-            rc.Reset();
-            rc.Request = request;
-            rc.RentBuffer(replySize);
+            rc.GrowBuffer(replySize);
         }
         byte[] buffer = rc.Buffer!;
         int position = 0;

@@ -15,8 +15,12 @@ internal sealed class TransmissionContext
         ExtendedHeaders = extendedHeaders;
         AllocationContext = allocationContext;
         Options = options;
-        MaxPayload = device.BlockSize.MaximumPayload;
+        // A device may advertise "no limit" (0xFFFFFFFF); buffers are still bounded, and larger requests get EOVERFLOW.
+        MaxPayload = Math.Min(device.BlockSize.MaximumPayload, BufferLimit);
     }
+
+    /// <summary>The largest payload the server will buffer for one request, whatever the device advertises.</summary>
+    public const uint BufferLimit = 1u << 30;
 
     public IBlockDevice Device { get; }
     public long Size { get; }
