@@ -151,11 +151,15 @@ internal sealed unsafe partial class UringConnection
         if (request.Command == NbdCommand.Read)
         {
             slot.Data = _reactor.Buffers.Rent((int)request.Length);
+            if (TryStartLinkedRead(slot))
+            {
+                return;
+            }
         }
         SubmitDeviceIo(slot);
     }
 
-    private void SubmitDeviceIo(UringSlot slot)
+    private Sqe* SubmitDeviceIo(UringSlot slot)
     {
         NbdRequest request = slot.Request;
         bool read = request.Command == NbdCommand.Read;
@@ -180,6 +184,7 @@ internal sealed unsafe partial class UringConnection
         }
         sqe->UserData = Tag(read ? OpKind.DeviceRead : OpKind.DeviceWrite, slot.Index);
         _pendingOps++;
+        return sqe;
     }
 
     private void SubmitFsync(UringSlot slot)
@@ -216,7 +221,7 @@ internal sealed unsafe partial class UringConnection
         slot.Progress += result;
         if (slot.Progress < length)
         {
-            SubmitDeviceIo(slot);
+            _ = SubmitDeviceIo(slot);
             return;
         }
         if (kind == OpKind.DeviceRead)

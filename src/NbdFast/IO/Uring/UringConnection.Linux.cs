@@ -140,6 +140,12 @@ internal sealed unsafe partial class UringConnection : IReactorWork
             case OpKind.Send:
                 OnSent(result);
                 break;
+            case OpKind.DeviceRead when _slots[slot].Linked:
+                OnLinkedRead(_slots[slot], result);
+                break;
+            case OpKind.LinkedSend:
+                OnLinkedSend(_slots[slot], result);
+                break;
             case OpKind.DeviceRead:
             case OpKind.DeviceWrite:
             case OpKind.DeviceFsync:

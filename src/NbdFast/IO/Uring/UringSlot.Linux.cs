@@ -22,6 +22,7 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
         Owner = owner;
         Index = index;
         Header = (byte*)NativeMemory.AlignedAlloc(HeaderArea, 64);
+        Message = (MsgHdr*)NativeMemory.AllocZeroed((nuint)sizeof(MsgHdr));
         EnsureIovecs(InitialIovecs);
     }
 
@@ -34,6 +35,13 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
     /// <summary>Bytes of the device operation done so far (short reads and writes resume from here).</summary>
     public int Progress;
     public byte* Header { get; }
+
+    /// <summary>The slot's own message header, for a SENDMSG linked behind its device read.</summary>
+    public MsgHdr* Message { get; }
+
+    /// <summary>A linked READ→SENDMSG pair is in flight; the read's result when it did not fill the buffer.</summary>
+    public bool Linked;
+    public int LinkedReadResult;
     public IoVec* Iov { get; private set; }
     public int IovCount;
     private int _iovCapacity;
@@ -136,6 +144,7 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
     public void Dispose()
     {
         NativeMemory.AlignedFree(Header);
+        NativeMemory.Free(Message);
         if (Iov != null)
         {
             NativeMemory.Free(Iov);

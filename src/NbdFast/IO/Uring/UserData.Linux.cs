@@ -10,6 +10,7 @@ internal enum OpKind : byte
     DeviceRead = 5,
     DeviceWrite = 6,
     DeviceFsync = 7,
+    LinkedSend = 8,
 }
 
 /// <summary>
