@@ -84,6 +84,9 @@ public sealed class FileDevice : IBlockDevice
     /// <summary>The open file, for transports that submit I/O on it themselves (io_uring).</summary>
     internal SafeFileHandle Handle => _handle;
 
+    /// <summary>True for a block device (trim and zeroing use ioctls there, not fallocate).</summary>
+    internal bool IsBlockDevice => _isBlockDevice;
+
     /// <summary>True when the file was opened with O_DIRECT.</summary>
     public bool Direct => _direct is not null;
 

@@ -27,6 +27,10 @@ internal sealed unsafe partial class UringConnection
         {
             StartOnFile(slot, request);
         }
+        else if (_fallocateOnRing && request.Command is NbdCommand.Trim or NbdCommand.WriteZeroes && request.Length > 0)
+        {
+            SubmitFallocate(slot, request);
+        }
         else
         {
             RunOnExecutor(slot);

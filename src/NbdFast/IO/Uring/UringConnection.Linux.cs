@@ -24,6 +24,7 @@ internal sealed unsafe partial class UringConnection : IReactorWork
     private readonly RequestExecutor _executor;
     private readonly MemoryDevice? _memory;
     private readonly FileDevice? _direct;
+    private readonly bool _fallocateOnRing;
     private readonly int _deviceFd = -1;
     private readonly TaskCompletionSource<SessionEnd> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly UringSlot[] _slots;
@@ -70,6 +71,7 @@ internal sealed unsafe partial class UringConnection : IReactorWork
         {
             _deviceFd = (int)file.Handle.DangerousGetHandle();
             _direct = file.Direct ? file : null;
+            _fallocateOnRing = !file.IsBlockDevice;
         }
         int slots = context.Options.MaxInFlightRequests;
         _slots = new UringSlot[slots];
@@ -148,6 +150,9 @@ internal sealed unsafe partial class UringConnection : IReactorWork
                 break;
             case OpKind.DeviceRead:
             case OpKind.DeviceWrite:
+            case OpKind.DeviceFallocate:
+                OnFallocated(_slots[slot], result);
+                break;
             case OpKind.DeviceFsync:
                 OnDeviceCompletion(kind, _slots[slot], result);
                 break;

@@ -11,6 +11,7 @@ internal enum OpKind : byte
     DeviceWrite = 6,
     DeviceFsync = 7,
     LinkedSend = 8,
+    DeviceFallocate = 9,
 }
 
 /// <summary>
