@@ -148,11 +148,11 @@ internal sealed unsafe partial class UringConnection : IReactorWork
             case OpKind.LinkedSend:
                 OnLinkedSend(_slots[slot], result);
                 break;
-            case OpKind.DeviceRead:
-            case OpKind.DeviceWrite:
             case OpKind.DeviceFallocate:
                 OnFallocated(_slots[slot], result);
                 break;
+            case OpKind.DeviceRead:
+            case OpKind.DeviceWrite:
             case OpKind.DeviceFsync:
                 OnDeviceCompletion(kind, _slots[slot], result);
                 break;
