@@ -14,7 +14,19 @@ internal sealed record CliSettings(
     int Verbosity,
     IoMode Io,
     int Threads,
-    bool Direct);
+    bool Direct,
+    TlsSetting Tls,
+    string? TlsCertificates,
+    bool TlsVerifyPeer,
+    IReadOnlyList<string> TlsAllowClients);
+
+/// <summary>nbdkit's --tls: off, on (clients choose), require (FORCEDTLS).</summary>
+internal enum TlsSetting
+{
+    Off,
+    On,
+    Require,
+}
 
 /// <summary>Which transport serves the transmission phase.</summary>
 internal enum IoMode

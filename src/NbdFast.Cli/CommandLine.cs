@@ -17,6 +17,10 @@ internal sealed class CommandLine
     private readonly Option<bool> _noList = new("--no-list") { Description = "Refuse NBD_OPT_LIST (clients then get NBD_REP_ERR_POLICY)." };
     private readonly Option<bool> _verbose = new("--verbose", "-v") { Description = "Log each connection to standard error." };
     private readonly Option<bool> _direct = new("--direct") { Description = "Open FILE with O_DIRECT, bypassing the page cache (requests of any alignment still work)." };
+    private readonly Option<string?> _tls = new("--tls") { Description = "TLS: off, on (clients may use it) or require (FORCEDTLS). Default: require when --tls-certificates is given, else off.", HelpName = "off|on|require" };
+    private readonly Option<string?> _tlsCertificates = new("--tls-certificates") { Description = "Directory with server-cert.pem, server-key.pem and (for --tls-verify-peer) ca-cert.pem.", HelpName = "DIR" };
+    private readonly Option<bool> _tlsVerifyPeer = new("--tls-verify-peer") { Description = "Require client certificates signed by DIR/ca-cert.pem." };
+    private readonly Option<string[]> _tlsAllowClient = new("--tls-allow-client") { Description = "With --tls-verify-peer: only clients whose certificate subject DN, common name or DNS/e-mail SAN is NAME (repeatable).", HelpName = "NAME", AllowMultipleArgumentsPerToken = false };
     private readonly Option<string> _io = new("--io") { Description = "Transport: auto (io_uring when available, else sockets), uring or sockets.", DefaultValueFactory = _ => "auto", HelpName = "MODE" };
     private readonly Option<int> _threads = new("--threads", "-t") { Description = "io_uring reactor threads (default: min(cores, 4)).", DefaultValueFactory = _ => Math.Clamp(Environment.ProcessorCount, 1, 4), HelpName = "N" };
 
@@ -31,7 +35,7 @@ internal sealed class CommandLine
             "  nbdfast -U /tmp/nbd.sock disk.img   listen on a unix socket\n" +
             "Then try: nbdinfo nbd://127.0.0.1   or   qemu-img info nbd://127.0.0.1:10809")
         {
-            _file, _memory, _writable, _readOnly, _port, _bind, _unix, _exportName, _description, _noList, _verbose, _io, _threads, _direct,
+            _file, _memory, _writable, _readOnly, _port, _bind, _unix, _exportName, _description, _noList, _verbose, _io, _threads, _direct, _tls, _tlsCertificates, _tlsVerifyPeer, _tlsAllowClient,
         };
     }
 
@@ -119,8 +123,32 @@ internal sealed class CommandLine
         {
             throw new UsageException($"--threads: {threads} is not between 1 and 256");
         }
+        string? certificates = result.GetValue(_tlsCertificates);
+        TlsSetting tls = result.GetValue(_tls) switch
+        {
+            null => certificates is null ? TlsSetting.Off : TlsSetting.Require,
+            "off" => TlsSetting.Off,
+            "on" => TlsSetting.On,
+            "require" => TlsSetting.Require,
+            var other => throw new UsageException($"--tls: '{other}' is not one of off, on, require"),
+        };
+        if (tls != TlsSetting.Off && certificates is null)
+        {
+            throw new UsageException("--tls needs --tls-certificates DIR");
+        }
+        bool verifyPeer = result.GetValue(_tlsVerifyPeer);
+        string[] allowClients = result.GetValue(_tlsAllowClient) ?? [];
+        if ((verifyPeer || allowClients.Length > 0) && tls == TlsSetting.Off)
+        {
+            throw new UsageException("--tls-verify-peer and --tls-allow-client need TLS (--tls-certificates DIR)");
+        }
+        if (allowClients.Length > 0 && !verifyPeer)
+        {
+            throw new UsageException("--tls-allow-client needs --tls-verify-peer");
+        }
         return new CliSettings(file, memorySize, writable, port, bind, unix, exportName,
-            result.GetValue(_description), result.GetValue(_noList), result.GetValue(_verbose) ? 1 : 0, io, threads, result.GetValue(_direct));
+            result.GetValue(_description), result.GetValue(_noList), result.GetValue(_verbose) ? 1 : 0, io, threads, result.GetValue(_direct),
+            tls, tls == TlsSetting.Off ? null : certificates, verifyPeer, allowClients);
     }
 
     private static bool IsDevice(string path) => path.StartsWith("/dev/", StringComparison.Ordinal) && File.Exists(path);

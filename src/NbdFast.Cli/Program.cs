@@ -29,6 +29,17 @@ catch (UsageException e)
     return 2;
 }
 
+NbdTlsOptions? tls;
+try
+{
+    tls = TlsLoader.Load(settings);
+}
+catch (UsageException e)
+{
+    Console.Error.WriteLine($"nbdfast: {e.Message}");
+    return 2;
+}
+
 var log = new Log(settings.Verbosity);
 IBlockDevice device;
 try
@@ -84,9 +95,10 @@ using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSign
 var export = new NbdExport(device, ReadOnly: !settings.Writable, settings.Description);
 Console.Error.WriteLine($"nbdfast: serving {(settings.File ?? $"a {settings.MemorySize}-byte RAM disk")} " +
     $"{(settings.Writable ? "read-write" : "read-only")} as export '{settings.ExportName}' on {string.Join(", ", listeners.Select(Listeners.Describe))}" +
-    $" ({(uring is null ? "sockets" : $"io_uring, {uring.Threads} reactor threads, {uring.Description}")})");
+    $" ({(uring is null ? "sockets" : $"io_uring, {uring.Threads} reactor threads, {uring.Description}")}" +
+    $"{(tls is null ? "" : tls.Mode == NbdTlsMode.Required ? "; TLS required" : "; TLS optional")})");
 
-await new Server(settings, export, log, uring).RunAsync(listeners, shutdown.Token);
+await new Server(settings, export, log, uring, tls).RunAsync(listeners, shutdown.Token);
 uring?.Dispose();
 
 if (settings.Writable)

@@ -5,7 +5,7 @@ using NbdFast.Devices;
 namespace NbdFast.Cli;
 
 /// <summary>Accepts clients on every listener and serves each on its own task until shutdown.</summary>
-internal sealed class Server(CliSettings settings, NbdExport export, Log log, NbdUringEngine? uring)
+internal sealed class Server(CliSettings settings, NbdExport export, Log log, NbdUringEngine? uring, NbdTlsOptions? tls)
 {
     private readonly HashSet<Task> _connections = [];
     private readonly Lock _lock = new();
@@ -44,7 +44,7 @@ internal sealed class Server(CliSettings settings, NbdExport export, Log log, Nb
             }
             long id = Interlocked.Increment(ref _nextId);
             // With io_uring the handshake makes blocking calls, so it gets a thread of its own.
-            Task task = uring is null
+            Task task = uring is null || tls is not null
                 ? ServeClientAsync(client, id, shutdown)
                 : Task.Factory.StartNew(() => ServeClientAsync(client, id, shutdown), CancellationToken.None,
                     TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
@@ -64,7 +64,7 @@ internal sealed class Server(CliSettings settings, NbdExport export, Log log, Nb
 
     private async Task ServeClientAsync(Socket socket, long id, CancellationToken shutdown)
     {
-        if (uring is null)
+        if (uring is null || tls is not null)
         {
             await Task.Yield();
         }
@@ -74,7 +74,7 @@ internal sealed class Server(CliSettings settings, NbdExport export, Log log, Nb
             socket.NoDelay = true;
         }
         var started = Stopwatch.StartNew();
-        var channel = new NbdChannel(socket, uring);
+        var channel = new NbdChannel(socket, uring, tls);
         string exportName = "?";
         try
         {
@@ -83,7 +83,7 @@ internal sealed class Server(CliSettings settings, NbdExport export, Log log, Nb
             exportName = name;
             await using (connection.ConfigureAwait(false))
             {
-                log.Info($"connection {id} from {peer}: export '{Log.Escape(name)}'");
+                log.Info($"connection {id} from {peer}: export '{Log.Escape(name)}'{(connection.TlsActive ? " over TLS" : "")}");
                 await connection.ServeAsync(cancellationToken: shutdown).ConfigureAwait(false);
             }
             log.Info($"connection {id} closed after {started.Elapsed.TotalSeconds:F1} s");

@@ -10,11 +10,16 @@ namespace NbdFast;
 /// </summary>
 public sealed class NbdChannel : IAsyncDisposable
 {
-    /// <summary>Wraps <paramref name="stream"/>; the channel owns it and disposes it on close.</summary>
-    public NbdChannel(Stream stream)
+    /// <summary>
+    /// Wraps <paramref name="stream"/>; the channel owns it and disposes it on close. With
+    /// <paramref name="tls"/> the handshake offers STARTTLS (FORCEDTLS unless the options say otherwise);
+    /// without, it runs in NOTLS mode.
+    /// </summary>
+    public NbdChannel(Stream stream, NbdTlsOptions? tls = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
         Stream = stream;
+        Tls = tls;
     }
 
     /// <summary>
@@ -22,13 +27,18 @@ public sealed class NbdChannel : IAsyncDisposable
     /// and the transmission phase on an io_uring reactor; without, on a <see cref="NetworkStream"/>.
     /// The channel owns the socket.
     /// </summary>
-    public NbdChannel(Socket socket, NbdUringEngine? uring = null)
+    /// <remarks>A TLS channel always uses the socket transport: the reactor speaks clear text only.</remarks>
+    public NbdChannel(Socket socket, NbdUringEngine? uring = null, NbdTlsOptions? tls = null)
     {
         ArgumentNullException.ThrowIfNull(socket);
         Socket = socket;
-        Uring = uring;
-        Stream = uring is null ? new NetworkStream(socket, ownsSocket: true) : new BlockingSocketStream(socket);
+        Tls = tls;
+        Uring = tls is null ? uring : null;
+        Stream = Uring is null ? new NetworkStream(socket, ownsSocket: true) : new BlockingSocketStream(socket);
     }
+
+    /// <summary>The TLS credentials and policy, if the server offers TLS on this channel.</summary>
+    public NbdTlsOptions? Tls { get; }
 
     /// <summary>The underlying stream.</summary>
     public Stream Stream { get; }

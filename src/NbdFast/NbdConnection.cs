@@ -32,6 +32,9 @@ public sealed class NbdConnection : IAsyncDisposable
     /// <summary>The client negotiated structured replies.</summary>
     public bool StructuredReplies => _negotiation.Features.StructuredReplies;
 
+    /// <summary>The session runs over TLS (STARTTLS succeeded).</summary>
+    public bool TlsActive => _negotiation.TlsActive;
+
     /// <summary>The client negotiated 64-bit extended headers.</summary>
     public bool ExtendedHeaders => _negotiation.Features.ExtendedHeaders;
 
@@ -57,12 +60,12 @@ public sealed class NbdConnection : IAsyncDisposable
 
         var context = new TransmissionContext(device, flags, features.StructuredReplies, features.ExtendedHeaders,
             features.HasAllocationContext(ExportName), options ?? ServeOptions.Default);
-        if (_channel.Uring is NbdUringEngine uring && _channel.Socket is { } socket)
+        if (_channel.Uring is NbdUringEngine uring && _channel.Socket is { } socket && !_negotiation.TlsActive)
         {
             await UringTransmission.RunAsync(uring, socket, context, cancellationToken).ConfigureAwait(false);
             return;
         }
-        var session = new StreamSession(_channel.Stream, context);
+        var session = new StreamSession(_negotiation.Transport, context);
         await session.RunAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -79,6 +82,10 @@ public sealed class NbdConnection : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _closed, 1) == 0)
         {
+            if (_negotiation.TlsActive)
+            {
+                await _negotiation.Transport.DisposeAsync().ConfigureAwait(false);
+            }
             await _channel.DisposeAsync().ConfigureAwait(false);
         }
     }
@@ -100,14 +107,14 @@ public sealed class NbdConnection : IAsyncDisposable
                 return;
             case PendingExportReply.Go:
             {
-                var output = new HandshakeStream(_channel.Stream);
+                var output = new HandshakeStream(_negotiation.Transport);
                 ExportReplies.WriteInfoAndAck(output, (uint)NbdOption.Go, ExportName, export, flags, _negotiation.InfoRequests);
                 await output.FlushAsync(cancellationToken).ConfigureAwait(false);
                 return;
             }
             case PendingExportReply.ExportName:
             {
-                var output = new HandshakeStream(_channel.Stream);
+                var output = new HandshakeStream(_negotiation.Transport);
                 ExportReplies.WriteExportName(output, export, flags, _negotiation.Features.NoZeroes);
                 await output.FlushAsync(cancellationToken).ConfigureAwait(false);
                 return;

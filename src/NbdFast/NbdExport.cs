@@ -6,7 +6,8 @@ namespace NbdFast;
 /// <param name="Device">The block device.</param>
 /// <param name="ReadOnly">Serve read-only (NBD_FLAG_READ_ONLY); the default, as in <see cref="NbdConnection.ServeAsync(IBlockDevice, bool, ServeOptions?, CancellationToken)"/>.</param>
 /// <param name="Description">Shown by NBD_OPT_LIST and NBD_INFO_DESCRIPTION.</param>
-public sealed record NbdExport(IBlockDevice Device, bool ReadOnly = true, string? Description = null);
+/// <param name="TlsOnly">With <see cref="NbdTlsMode.Optional"/> (SELECTIVETLS): hidden and refused until the client starts TLS.</param>
+public sealed record NbdExport(IBlockDevice Device, bool ReadOnly = true, string? Description = null, bool TlsOnly = false);
 
 /// <summary>
 /// Looks up an export by the name a client asked for; returns null for an unknown name (the client then

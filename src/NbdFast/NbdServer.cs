@@ -41,7 +41,7 @@ public static class NbdServer
         }
         try
         {
-            var negotiator = new OptionNegotiator(channel.Stream, offer, resolver, options);
+            var negotiator = new OptionNegotiator(channel.Stream, offer, resolver, options, channel.Tls);
             NegotiationResult result = await negotiator.RunAsync(deadline.Token).ConfigureAwait(false);
             return (result.ExportName, new NbdConnection(channel, result));
         }

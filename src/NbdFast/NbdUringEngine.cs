@@ -4,7 +4,7 @@ namespace NbdFast;
 
 /// <summary>
 /// io_uring reactor threads that serve the transmission phase of connections made with
-/// <see cref="NbdChannel(System.Net.Sockets.Socket, NbdUringEngine?)"/>. Each reactor owns one ring and the
+/// <see cref="NbdChannel(System.Net.Sockets.Socket, NbdUringEngine?, NbdTlsOptions?)"/>. Each reactor owns one ring and the
 /// connections assigned to it (round robin). Linux only; <see cref="TryCreate"/> says why when it cannot run
 /// (old kernel, seccomp, <c>kernel.io_uring_disabled</c>), and callers fall back to the socket transport.
 /// </summary>

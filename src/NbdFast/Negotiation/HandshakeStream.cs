@@ -11,7 +11,8 @@ internal sealed class HandshakeStream(Stream stream)
 {
     private readonly ArrayBufferWriter<byte> _output = new(1024);
 
-    public Stream Inner { get; } = stream;
+    /// <summary>The stream in use; replaced by the TLS stream after STARTTLS.</summary>
+    public Stream Inner { get; set; } = stream;
 
     /// <summary>Reads exactly <paramref name="buffer"/>.Length bytes; a short stream is a protocol error.</summary>
     public async ValueTask ReadExactAsync(Memory<byte> buffer, CancellationToken cancellationToken)

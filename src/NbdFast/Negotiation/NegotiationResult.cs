@@ -17,4 +17,11 @@ internal sealed record NegotiationResult(
     NegotiatedFeatures Features,
     NbdExport? Export,
     PendingExportReply Pending,
-    InfoRequests InfoRequests);
+    InfoRequests InfoRequests)
+{
+    /// <summary>The stream the rest of the session uses (a TLS stream after STARTTLS).</summary>
+    public Stream Transport { get; init; } = Stream.Null;
+
+    /// <summary>STARTTLS succeeded.</summary>
+    public bool TlsActive { get; init; }
+}

@@ -20,6 +20,10 @@ internal sealed partial class OptionNegotiator
         // EXPORT_NAME has no error reply: an unknown name can only end the session.
         NbdExport export = await _resolver(name, cancellationToken).ConfigureAwait(false)
             ?? throw new NbdProtocolException($"EXPORT_NAME for unknown export '{ClientText.Echo(name)}'.");
+        if (HiddenUntilTls(export))
+        {
+            throw new NbdProtocolException($"EXPORT_NAME for TLS-only export '{ClientText.Echo(name)}' before TLS.");
+        }
         ExportReplies.WriteExportName(_io, export, TransmissionFlagsBuilder.For(export.Device, export.ReadOnly, _features, name), _features.NoZeroes);
         return new NegotiationResult(name, _features, export, PendingExportReply.None, InfoRequests.None);
     }
@@ -56,6 +60,10 @@ internal sealed partial class OptionNegotiator
             if (_resolver is not null)
             {
                 NbdExport? export = await _resolver(name, cancellationToken).ConfigureAwait(false);
+                if (export is not null && HiddenUntilTls(export))
+                {
+                    continue; // SELECTIVETLS: TLS-only exports are not listed in clear text
+                }
                 description = ExportReplies.Truncate(export?.Description ?? string.Empty);
             }
             _io.Advance(HandshakeCodec.WriteServer(_io.Reserve(ExportReplies.MaxTextReply(name) + description.Length * 3), option, name, description));
@@ -87,6 +95,12 @@ internal sealed partial class OptionNegotiator
             return null;
         }
         NbdExport? export = await _resolver(request.Name, cancellationToken).ConfigureAwait(false);
+        if (HiddenUntilTls(export))
+        {
+            // Unknown and TLS-only names get the same answer, so clients cannot enumerate exports before TLS.
+            WriteError(option, NbdOptionReplyType.ErrTlsReqd, "TLS is required for this export");
+            return null;
+        }
         if (export is null)
         {
             WriteError(option, NbdOptionReplyType.ErrUnknown, $"export '{ClientText.Echo(request.Name)}' not found");
@@ -153,7 +167,13 @@ internal sealed partial class OptionNegotiator
             WriteError(option, NbdOptionReplyType.ErrInvalid, "malformed meta context request");
             return;
         }
-        if (_resolver is not null && await _resolver(request.ExportName, cancellationToken).ConfigureAwait(false) is null)
+        NbdExport? target = _resolver is null ? null : await _resolver(request.ExportName, cancellationToken).ConfigureAwait(false);
+        if (_resolver is not null && HiddenUntilTls(target))
+        {
+            WriteError(option, NbdOptionReplyType.ErrTlsReqd, "TLS is required for this export");
+            return;
+        }
+        if (_resolver is not null && target is null)
         {
             WriteError(option, NbdOptionReplyType.ErrUnknown, $"export '{ClientText.Echo(request.ExportName)}' not found");
             return;

@@ -16,12 +16,15 @@ internal sealed partial class OptionNegotiator
     private readonly NegotiationOptions _options;
     private readonly NegotiatedFeatures _features = new();
     private readonly byte[] _header = new byte[NbdLimits.OptionHeaderSize];
+    private readonly NbdTlsOptions? _tls;
+    private bool _tlsActive;
     private int _optionBudget;
     private bool _listBudgetGranted;
 
-    public OptionNegotiator(Stream stream, IReadOnlyList<string>? offer, NbdExportResolver? resolver, NegotiationOptions options)
+    public OptionNegotiator(Stream stream, IReadOnlyList<string>? offer, NbdExportResolver? resolver, NegotiationOptions options, NbdTlsOptions? tls = null)
     {
         _io = new HandshakeStream(stream);
+        _tls = tls;
         _offer = offer;
         _resolver = resolver;
         _options = options;
@@ -73,7 +76,7 @@ internal sealed partial class OptionNegotiator
                 await _io.FlushAsync(cancellationToken).ConfigureAwait(false);
                 if (result is not null)
                 {
-                    return result;
+                    return result with { Transport = _io.Inner, TlsActive = _tlsActive };
                 }
             }
             finally
@@ -83,8 +86,26 @@ internal sealed partial class OptionNegotiator
         }
     }
 
+    /// <summary>FORCEDTLS before STARTTLS: only STARTTLS and ABORT are honoured.</summary>
+    private bool MustRefuseBeforeTls(uint option) =>
+        _tls is { Mode: NbdTlsMode.Required } && !_tlsActive && option is not ((uint)NbdOption.StartTls or (uint)NbdOption.Abort);
+
+    /// <summary>SELECTIVETLS: whether <paramref name="export"/> is out of reach until TLS (unknown names look the same).</summary>
+    private bool HiddenUntilTls(NbdExport? export) =>
+        _tls is { Mode: NbdTlsMode.Optional } && !_tlsActive && (export is null || export.TlsOnly);
+
     private async ValueTask<NegotiationResult?> HandleOptionAsync(uint option, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
+        if (MustRefuseBeforeTls(option))
+        {
+            if (option == (uint)NbdOption.ExportName)
+            {
+                // EXPORT_NAME has no error reply; nothing about the export may leak before TLS.
+                throw new NbdProtocolException("EXPORT_NAME before TLS on a server that requires TLS.");
+            }
+            WriteError(option, NbdOptionReplyType.ErrTlsReqd, "TLS is required: send NBD_OPT_STARTTLS first");
+            return null;
+        }
         switch ((NbdOption)option)
         {
             case NbdOption.ExportName:
@@ -96,14 +117,7 @@ internal sealed partial class OptionNegotiator
                 await HandleListAsync(option, data.Length, cancellationToken).ConfigureAwait(false);
                 return null;
             case NbdOption.StartTls:
-                if (data.Length != 0)
-                {
-                    WriteError(option, NbdOptionReplyType.ErrInvalid, "STARTTLS must not carry data");
-                }
-                else
-                {
-                    WriteError(option, NbdOptionReplyType.ErrPolicy, "TLS is not configured on this server");
-                }
+                await HandleStartTlsAsync(option, data.Length, cancellationToken).ConfigureAwait(false);
                 return null;
             case NbdOption.Info:
             case NbdOption.Go:

@@ -1,0 +1,79 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+
+namespace NbdFast.Negotiation;
+
+/// <summary>
+/// The server side of STARTTLS: an <see cref="SslStream"/> over the connection, TLS 1.2 or newer, and the
+/// client-certificate policy: chain verified against the configured CAs, then (optionally) the client's
+/// name checked against an allow-list. A refused client gets only the failed TLS handshake.
+/// </summary>
+internal static class TlsUpgrade
+{
+    public static async Task<SslStream> AuthenticateAsync(Stream inner, NbdTlsOptions tls, CancellationToken cancellationToken)
+    {
+        var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
+        var options = new SslServerAuthenticationOptions
+        {
+            ServerCertificate = tls.ServerCertificate,
+            EnabledSslProtocols = tls.Protocols,
+            ClientCertificateRequired = tls.VerifyClientCertificates,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            RemoteCertificateValidationCallback = (_, certificate, _, _) => IsClientAllowed(tls, certificate),
+        };
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(options, cancellationToken).ConfigureAwait(false);
+            return ssl;
+        }
+        catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException)
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw new NbdProtocolException("The TLS handshake failed: " + e.Message, e);
+        }
+    }
+
+    /// <summary>True when the client's certificate satisfies the policy (always, without client verification).</summary>
+    public static bool IsClientAllowed(NbdTlsOptions tls, X509Certificate? certificate)
+    {
+        if (!tls.VerifyClientCertificates)
+        {
+            return true;
+        }
+        if (certificate is null || tls.ClientCertificateAuthorities is not { Count: > 0 } authorities)
+        {
+            return false;
+        }
+        using var client = new X509Certificate2(certificate);
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        if (!chain.Build(client))
+        {
+            return false;
+        }
+        return tls.AllowedClients.Count == 0 || ClientNames(client).Any(name => tls.AllowedClients.Contains(name, StringComparer.Ordinal));
+    }
+
+    private static IEnumerable<string> ClientNames(X509Certificate2 client)
+    {
+        yield return client.Subject;
+        yield return client.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
+        foreach (X509Extension extension in client.Extensions)
+        {
+            if (extension is X509SubjectAlternativeNameExtension san)
+            {
+                foreach (string dns in san.EnumerateDnsNames())
+                {
+                    yield return dns;
+                }
+            }
+        }
+        string email = client.GetNameInfo(X509NameType.EmailName, forIssuer: false);
+        if (email.Length > 0)
+        {
+            yield return email;
+        }
+    }
+}
