@@ -25,7 +25,7 @@ BINARY=artifacts/nbdfast
 
 # Debian packages: real NBD peers for the tests (nbdkit, libnbd's nbdinfo/nbdsh/nbdcopy and its Python
 # binding, qemu-img/qemu-io, fio's nbd engine), and what native AOT links with (clang, zlib).
-APT_PACKAGES=(nbdkit libnbd-bin python3-libnbd qemu-utils fio clang zlib1g-dev)
+APT_PACKAGES=(nbdkit libnbd-bin python3-libnbd qemu-utils fio clang zlib1g-dev openssl util-linux)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
