@@ -8,8 +8,9 @@ public sealed class FileDeviceExportTests
 {
     private const int TestTimeout = 180_000;
 
-    [Fact(Timeout = TestTimeout)]
-    public async Task QemuImgConvertIn_FileHoldsSourceBytes()
+    [Theory(Timeout = TestTimeout)]
+    [MemberData(nameof(Transports.Both), MemberType = typeof(Transports))]
+    public async Task QemuImgConvertIn_FileHoldsSourceBytes(Transport transport)
     {
         using var temp = new TempDirectory();
         string source = temp.File("source.img");
@@ -23,7 +24,7 @@ public sealed class FileDeviceExportTests
         await using (device)
         {
             Assert.Equal(Images.Size64MiB, device.Size);
-            await using var server = InProcessServer.Start(device, readOnly: false, unixSocket: true);
+            await using var server = InProcessServer.Start(device, readOnly: false, unixSocket: true, transport: transport);
 
             await ExternalTool.RunCheckedAsync("qemu-img", ["convert", "-n", "-W", "-m", "16", "-f", "raw", "-O", "raw", source, server.Uri]);
             await server.AssertNoErrorsAsync();
@@ -36,8 +37,9 @@ public sealed class FileDeviceExportTests
         await DeviceContents.AssertFilesEqualAsync(source, backing);
     }
 
-    [Fact(Timeout = TestTimeout)]
-    public async Task NbdCopyOut_OfReadOnlyFileExport_MatchesFile()
+    [Theory(Timeout = TestTimeout)]
+    [MemberData(nameof(Transports.Both), MemberType = typeof(Transports))]
+    public async Task NbdCopyOut_OfReadOnlyFileExport_MatchesFile(Transport transport)
     {
         using var temp = new TempDirectory();
         string backing = temp.File("backing.img");
@@ -45,7 +47,7 @@ public sealed class FileDeviceExportTests
         FileDevice device = FileDevice.Open(backing, readOnly: true);
         await using (device)
         {
-            await using var server = InProcessServer.Start(device, readOnly: false); // the device itself is read-only
+            await using var server = InProcessServer.Start(device, readOnly: false, transport: transport); // the device itself is read-only
             ToolResult info = await ExternalTool.RunCheckedAsync("nbdinfo", ["--json", server.Uri]);
             Assert.Contains("\"is_read_only\": true", info.StdOut, StringComparison.Ordinal);
 

@@ -101,13 +101,14 @@ public sealed class LibnbdPythonProtocolTests
 
     private const int EINVAL = 22, ENOSPC = 28, EOVERFLOW = 75;
 
-    [Fact(Timeout = TestTimeout)]
-    public async Task RelaxedClient_BadRequestsGetErrorsAndSessionSurvives()
+    [Theory(Timeout = TestTimeout)]
+    [MemberData(nameof(Transports.Both), MemberType = typeof(Transports))]
+    public async Task RelaxedClient_BadRequestsGetErrorsAndSessionSurvives(Transport transport)
     {
         // Larger than the 32 MiB maximum payload, so an oversized read is in range and only too long.
         var device = new MemoryDevice(64 * 1024 * 1024);
         await device.WriteAsync(0, "\x5a\x5b\x5c\x5d"u8.ToArray(), WriteFlags.None);
-        await using var server = InProcessServer.Start(device, readOnly: false);
+        await using var server = InProcessServer.Start(device, readOnly: false, transport: transport);
 
         JsonElement output = await RunJsonAsync(RelaxedScript, server.Uri);
 
@@ -143,13 +144,15 @@ public sealed class LibnbdPythonProtocolTests
     }
 
     [Theory(Timeout = TestTimeout)]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task ZeroLengthRequests_AnsweredWithoutEndingSession(bool structuredReplies)
+    [InlineData(true, Transport.Streams)]
+    [InlineData(false, Transport.Streams)]
+    [InlineData(true, Transport.Uring)]
+    [InlineData(false, Transport.Uring)]
+    public async Task ZeroLengthRequests_AnsweredWithoutEndingSession(bool structuredReplies, Transport transport)
     {
         var device = new MemoryDevice(1024 * 1024);
         await device.WriteAsync(0, "\x01\x02\x03\x04"u8.ToArray(), WriteFlags.None);
-        await using var server = InProcessServer.Start(device, readOnly: false);
+        await using var server = InProcessServer.Start(device, readOnly: false, transport: transport);
 
         JsonElement output = await RunJsonAsync(ZeroLengthScript, server.Uri, structuredReplies ? "1" : "0");
 

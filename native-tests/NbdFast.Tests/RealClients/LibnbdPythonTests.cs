@@ -260,13 +260,16 @@ public sealed class LibnbdPythonTests
     }
 
     [Theory(Timeout = TestTimeout)]
-    [InlineData(true, false)]
-    [InlineData(false, false)]
-    [InlineData(true, true)]
-    public async Task RandomRoundTrips_MatchModelAndDevice(bool structuredReplies, bool unixSocket)
+    [InlineData(true, false, Transport.Streams)]
+    [InlineData(false, false, Transport.Streams)]
+    [InlineData(true, true, Transport.Streams)]
+    [InlineData(true, false, Transport.Uring)]
+    [InlineData(false, false, Transport.Uring)]
+    [InlineData(true, true, Transport.Uring)]
+    public async Task RandomRoundTrips_MatchModelAndDevice(bool structuredReplies, bool unixSocket, Transport transport)
     {
         const int Size = 16 * 1024 * 1024;
-        int seed = (structuredReplies ? 1 : 0) + (unixSocket ? 2 : 0) + 4242;
+        int seed = (structuredReplies ? 1 : 0) + (unixSocket ? 2 : 0) + (transport == Transport.Uring ? 4 : 0) + 4242;
         var device = new MemoryDevice(Size);
         byte[] initial = new byte[Size];
         new Random(seed).NextBytes(initial.AsSpan(0, Size / 2)); // the upper half stays an unwritten hole
@@ -275,7 +278,7 @@ public sealed class LibnbdPythonTests
         string initialPath = temp.File("initial.bin");
         string modelPath = temp.File("model.bin");
         await File.WriteAllBytesAsync(initialPath, initial);
-        await using var server = InProcessServer.Start(device, readOnly: false, unixSocket: unixSocket);
+        await using var server = InProcessServer.Start(device, readOnly: false, unixSocket: unixSocket, transport: transport);
 
         JsonElement stats = await RunJsonAsync(RoundTripScript, server.Uri, seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
             structuredReplies ? "1" : "0", initialPath, modelPath);
@@ -290,11 +293,12 @@ public sealed class LibnbdPythonTests
         await DeviceContents.AssertDeviceEqualsFileAsync(device, modelPath);
     }
 
-    [Fact(Timeout = TestTimeout)]
-    public async Task Pipelined_AsyncWritesAndReads_AllCompleteCorrectly()
+    [Theory(Timeout = TestTimeout)]
+    [MemberData(nameof(Transports.Both), MemberType = typeof(Transports))]
+    public async Task Pipelined_AsyncWritesAndReads_AllCompleteCorrectly(Transport transport)
     {
         var device = new MemoryDevice(16 * 1024 * 1024);
-        await using var server = InProcessServer.Start(device, readOnly: false);
+        await using var server = InProcessServer.Start(device, readOnly: false, transport: transport);
 
         JsonElement output = await RunJsonAsync(PipelinedScript, server.Uri);
 
@@ -309,9 +313,11 @@ public sealed class LibnbdPythonTests
     }
 
     [Theory(Timeout = TestTimeout)]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task ReadOnlyExport_WriteRefusedWithEperm(bool endSession)
+    [InlineData(true, Transport.Streams)]
+    [InlineData(false, Transport.Streams)]
+    [InlineData(true, Transport.Uring)]
+    [InlineData(false, Transport.Uring)]
+    public async Task ReadOnlyExport_WriteRefusedWithEperm(bool endSession, Transport transport)
     {
         var device = new MemoryDevice(1024 * 1024);
         byte[] original = await DeviceContents.FillRandomAsync(device, seed: 7);
@@ -320,6 +326,7 @@ public sealed class LibnbdPythonTests
             Device = device,
             ReadOnly = true,
             ServeOptions = new ServeOptions { EndSessionOnReadOnlyWrite = endSession },
+            Transport = transport,
         });
 
         JsonElement output = await RunJsonAsync(ReadOnlyScript, server.Uri);

@@ -9,16 +9,15 @@ public sealed class NbdCopyTests
     private const int TestTimeout = 180_000;
 
     [Theory(Timeout = TestTimeout)]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task CopyIn_CopyOut_RoundTripsFile(bool unixSocket)
+    [MemberData(nameof(Transports.StreamsOnBothUringOnTcp), MemberType = typeof(Transports))]
+    public async Task CopyIn_CopyOut_RoundTripsFile(Transport transport, bool unixSocket)
     {
         using var temp = new TempDirectory();
         string source = temp.File("source.img");
-        byte[] expected = Images.CreateStriped(source, Images.Size64MiB, seed: unixSocket ? 21 : 22);
+        byte[] expected = Images.CreateStriped(source, Images.Size64MiB, seed: (unixSocket ? 21 : 22) + (transport == Transport.Uring ? 100 : 0));
         var device = new MemoryDevice(Images.Size64MiB);
         await DeviceContents.FillRandomAsync(device, seed: 98);
-        await using var server = InProcessServer.Start(device, readOnly: false, unixSocket: unixSocket);
+        await using var server = InProcessServer.Start(device, readOnly: false, unixSocket: unixSocket, transport: transport);
 
         await ExternalTool.RunCheckedAsync("nbdcopy", ["--flush", source, server.Uri]);
         IReadOnlyList<ServerConnection> afterCopyIn = await server.AssertNoErrorsAsync();
@@ -33,8 +32,9 @@ public sealed class NbdCopyTests
         await server.AssertNoErrorsAsync();
     }
 
-    [Fact(Timeout = TestTimeout)]
-    public async Task TightInFlightBudget_MaxSizeRequestsOnManyConnections_StillCopies()
+    [Theory(Timeout = TestTimeout)]
+    [MemberData(nameof(Transports.Both), MemberType = typeof(Transports))]
+    public async Task TightInFlightBudget_MaxSizeRequestsOnManyConnections_StillCopies(Transport transport)
     {
         using var temp = new TempDirectory();
         string source = temp.File("source.img");
@@ -46,6 +46,7 @@ public sealed class NbdCopyTests
             Device = device,
             ReadOnly = false,
             ServeOptions = new ServeOptions { MaxInFlightRequests = 2, MaxInFlightBytes = 1024 * 1024 },
+            Transport = transport,
         });
 
         await ExternalTool.RunCheckedAsync("nbdcopy", ["--request-size=33554432", "--requests=16", "--connections=4", source, server.Uri]);
@@ -58,8 +59,9 @@ public sealed class NbdCopyTests
         await DeviceContents.AssertFilesEqualAsync(source, copy);
     }
 
-    [Fact(Timeout = TestTimeout)]
-    public async Task CopyBetweenTwoExports_OfSameServer()
+    [Theory(Timeout = TestTimeout)]
+    [MemberData(nameof(Transports.Both), MemberType = typeof(Transports))]
+    public async Task CopyBetweenTwoExports_OfSameServer(Transport transport)
     {
         var from = new MemoryDevice(32 * 1024 * 1024);
         var to = new MemoryDevice(32 * 1024 * 1024);
@@ -77,6 +79,7 @@ public sealed class NbdCopyTests
                 "to" => new NbdExport(to, ReadOnly: false),
                 _ => null,
             }),
+            Transport = transport,
         });
 
         await ExternalTool.RunCheckedAsync("nbdcopy", [server.UriFor("from"), server.UriFor("to")]);

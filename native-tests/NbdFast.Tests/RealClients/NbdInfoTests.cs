@@ -9,11 +9,12 @@ public sealed class NbdInfoTests
 {
     private const int TestTimeout = 120_000;
 
-    [Fact(Timeout = TestTimeout)]
-    public async Task Json_ReadOnlyByDefault_ReportsSizeAndFlags()
+    [Theory(Timeout = TestTimeout)]
+    [MemberData(nameof(Transports.Both), MemberType = typeof(Transports))]
+    public async Task Json_ReadOnlyByDefault_ReportsSizeAndFlags(Transport transport)
     {
         var device = new MemoryDevice(3 * 1024 * 1024 + 512);
-        await using var server = InProcessServer.Start(device, exportName: "disk");
+        await using var server = InProcessServer.Start(device, exportName: "disk", transport: transport);
 
         ToolResult result = await ExternalTool.RunCheckedAsync("nbdinfo", ["--json", server.Uri]);
 
@@ -39,11 +40,12 @@ public sealed class NbdInfoTests
         Assert.Contains(connections, c => c.ExportName == "disk");
     }
 
-    [Fact(Timeout = TestTimeout)]
-    public async Task Json_WritableExport_AdvertisesWriteCommands()
+    [Theory(Timeout = TestTimeout)]
+    [MemberData(nameof(Transports.Both), MemberType = typeof(Transports))]
+    public async Task Json_WritableExport_AdvertisesWriteCommands(Transport transport)
     {
         var device = new MemoryDevice(1024 * 1024);
-        await using var server = InProcessServer.Start(device, readOnly: false);
+        await using var server = InProcessServer.Start(device, readOnly: false, transport: transport);
 
         ToolResult result = await ExternalTool.RunCheckedAsync("nbdinfo", ["--json", server.Uri]);
 
@@ -192,13 +194,14 @@ public sealed class NbdInfoTests
         await server.AssertNoErrorsAsync(typeof(ClientRequestedAbortException));
     }
 
-    [Fact(Timeout = TestTimeout)]
-    public async Task Map_ReportsHolesAndData()
+    [Theory(Timeout = TestTimeout)]
+    [MemberData(nameof(Transports.Both), MemberType = typeof(Transports))]
+    public async Task Map_ReportsHolesAndData(Transport transport)
     {
         var device = new MemoryDevice(4 * 1024 * 1024);
         await device.WriteAsync(1024 * 1024, new byte[] { 1 }, WriteFlags.None);            // one 64 KiB chunk
         await device.WriteAsync(3 * 1024 * 1024, new byte[128 * 1024], WriteFlags.None);      // two chunks, written with zeroes
-        await using var server = InProcessServer.Start(device);
+        await using var server = InProcessServer.Start(device, transport: transport);
 
         ToolResult result = await ExternalTool.RunCheckedAsync("nbdinfo", ["--map", "--json", server.Uri]);
 

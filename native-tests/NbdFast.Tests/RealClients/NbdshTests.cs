@@ -34,11 +34,12 @@ public sealed class NbdshTests
         await server.AssertNoErrorsAsync();
     }
 
-    [Fact(Timeout = TestTimeout)]
-    public async Task WriteThenRead_ChangesDevice()
+    [Theory(Timeout = TestTimeout)]
+    [MemberData(nameof(Transports.Both), MemberType = typeof(Transports))]
+    public async Task WriteThenRead_ChangesDevice(Transport transport)
     {
         var device = new MemoryDevice(1024 * 1024);
-        await using var server = InProcessServer.Start(device, readOnly: false);
+        await using var server = InProcessServer.Start(device, readOnly: false, transport: transport);
 
         ToolResult result = await ExternalTool.RunCheckedAsync("nbdsh",
             ["-u", server.Uri, "-c", "h.pwrite(b'written by nbdsh', 100000)", "-c", "h.flush()", "-c", "print(h.pread(16, 100000).decode())"]);
@@ -50,12 +51,13 @@ public sealed class NbdshTests
         Assert.Equal("written by nbdsh"u8.ToArray(), contents);
     }
 
-    [Fact(Timeout = TestTimeout)]
-    public async Task BaseAllocation_ReportsHoleThenData()
+    [Theory(Timeout = TestTimeout)]
+    [MemberData(nameof(Transports.Both), MemberType = typeof(Transports))]
+    public async Task BaseAllocation_ReportsHoleThenData(Transport transport)
     {
         var device = new MemoryDevice(1024 * 1024);
         await device.WriteAsync(512 * 1024, new byte[64 * 1024].Select(_ => (byte)1).ToArray(), WriteFlags.None);
-        await using var server = InProcessServer.Start(device);
+        await using var server = InProcessServer.Start(device, transport: transport);
         const string Command = """
             e = []
             h.block_status(1024 * 1024, 0, lambda ctx, off, ents, err: e.extend(ents) or 0)

@@ -28,17 +28,16 @@ public sealed class QemuImgTests
     }
 
     [Theory(Timeout = TestTimeout)]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task ConvertIn_ConvertOut_RoundTripsImage(bool unixSocket)
+    [MemberData(nameof(Transports.UringOnUnixStreamsOnBoth), MemberType = typeof(Transports))]
+    public async Task ConvertIn_ConvertOut_RoundTripsImage(Transport transport, bool unixSocket)
     {
         using var temp = new TempDirectory();
         string source = temp.File("source.img");
-        byte[] expected = Images.CreateStriped(source, Images.Size64MiB, seed: unixSocket ? 11 : 12);
+        byte[] expected = Images.CreateStriped(source, Images.Size64MiB, seed: (unixSocket ? 11 : 12) + (transport == Transport.Uring ? 100 : 0));
         var device = new MemoryDevice(Images.Size64MiB);
         // Start from garbage, so the zero stripes of the source really have to be written as zeroes.
         await DeviceContents.FillRandomAsync(device, seed: 99);
-        await using var server = InProcessServer.Start(device, readOnly: false, unixSocket: unixSocket);
+        await using var server = InProcessServer.Start(device, readOnly: false, unixSocket: unixSocket, transport: transport);
 
         // Into the export: out-of-order writes, 16 coroutines, so many requests are in flight at once.
         await ExternalTool.RunCheckedAsync("qemu-img", ["convert", "-n", "-W", "-m", "16", "-f", "raw", "-O", "raw", source, server.Uri]);
@@ -77,13 +76,14 @@ public sealed class QemuImgTests
         await server.AssertNoErrorsAsync();
     }
 
-    [Fact(Timeout = TestTimeout)]
-    public async Task Map_ReportsDataAndZeroRanges()
+    [Theory(Timeout = TestTimeout)]
+    [MemberData(nameof(Transports.Both), MemberType = typeof(Transports))]
+    public async Task Map_ReportsDataAndZeroRanges(Transport transport)
     {
         var device = new MemoryDevice(8 * 1024 * 1024);
         await device.WriteAsync(2 * 1024 * 1024, new byte[] { 7 }, WriteFlags.None);          // one 64 KiB chunk of data
         await device.WriteAsync(6 * 1024 * 1024, new byte[256 * 1024], WriteFlags.None);       // 256 KiB allocated
-        await using var server = InProcessServer.Start(device);
+        await using var server = InProcessServer.Start(device, transport: transport);
 
         ToolResult result = await ExternalTool.RunCheckedAsync("qemu-img", ["map", "--output=json", "-f", "raw", server.Uri]);
 

@@ -9,12 +9,11 @@ public sealed class QemuIoTests
     private const int TestTimeout = 120_000;
 
     [Theory(Timeout = TestTimeout)]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task WritePattern_ReadsBackAndLandsOnDevice(bool unixSocket)
+    [MemberData(nameof(Transports.BothOnTcpAndUnix), MemberType = typeof(Transports))]
+    public async Task WritePattern_ReadsBackAndLandsOnDevice(Transport transport, bool unixSocket)
     {
         var device = new MemoryDevice(4 * 1024 * 1024);
-        await using var server = InProcessServer.Start(device, readOnly: false, unixSocket: unixSocket);
+        await using var server = InProcessServer.Start(device, readOnly: false, unixSocket: unixSocket, transport: transport);
 
         ToolResult result = await ExternalTool.RunCheckedAsync("qemu-io",
             ["-f", "raw", "-c", "write -P 0xab 0 64k", "-c", "read -P 0xab 0 64k", "-c", "flush", server.Uri]);
@@ -41,12 +40,13 @@ public sealed class QemuIoTests
         await server.AssertNoErrorsAsync();
     }
 
-    [Fact(Timeout = TestTimeout)]
-    public async Task ZeroesDiscardAndUnalignedWrites_ReadBack()
+    [Theory(Timeout = TestTimeout)]
+    [MemberData(nameof(Transports.Both), MemberType = typeof(Transports))]
+    public async Task ZeroesDiscardAndUnalignedWrites_ReadBack(Transport transport)
     {
         var device = new MemoryDevice(4 * 1024 * 1024);
         await DeviceContents.FillRandomAsync(device, seed: 1);
-        await using var server = InProcessServer.Start(device, readOnly: false);
+        await using var server = InProcessServer.Start(device, readOnly: false, transport: transport);
 
         ToolResult result = await ExternalTool.RunCheckedAsync("qemu-io",
         [
@@ -71,12 +71,13 @@ public sealed class QemuIoTests
         Assert.All(contents.AsSpan(3 * 1024 * 1024, 64 * 1024).ToArray(), b => Assert.Equal(0x44, b));
     }
 
-    [Fact(Timeout = TestTimeout)]
-    public async Task ReadOnlyExport_ReadsButWriteFails()
+    [Theory(Timeout = TestTimeout)]
+    [MemberData(nameof(Transports.Both), MemberType = typeof(Transports))]
+    public async Task ReadOnlyExport_ReadsButWriteFails(Transport transport)
     {
         var device = new MemoryDevice(1024 * 1024);
         await device.WriteAsync(0, Enumerable.Repeat((byte)0x5c, 64 * 1024).ToArray(), WriteFlags.None);
-        await using var server = InProcessServer.Start(device, readOnly: true);
+        await using var server = InProcessServer.Start(device, readOnly: true, transport: transport);
 
         await ExternalTool.RunCheckedAsync("qemu-io", ["-r", "-f", "raw", "-c", "read -P 0x5c 0 64k", server.Uri]);
         ToolResult readWrite = await ExternalTool.RunAsync("qemu-io", ["-f", "raw", "-c", "write -P 0xab 0 64k", server.Uri]);

@@ -35,6 +35,12 @@ public sealed record InProcessServerOptions
 
     /// <summary>Handshake limits passed to ConnectAsync.</summary>
     public NegotiationOptions? NegotiationOptions { get; init; }
+
+    /// <summary>
+    /// The transmission transport. <see cref="Transport.Uring"/> makes the server create (and dispose) its own
+    /// two-thread <see cref="NbdUringEngine"/>; starting fails when io_uring is unavailable.
+    /// </summary>
+    public Transport Transport { get; init; } = Transport.Streams;
 }
 
 /// <summary>What happened to one accepted connection on the server side.</summary>
@@ -87,6 +93,7 @@ public sealed class InProcessServer : IAsyncDisposable
     private readonly ConcurrentQueue<ServerConnection> _connections = new();
     private readonly ConcurrentDictionary<Task, byte> _handlers = new();
     private readonly Task _acceptLoop;
+    private readonly NbdUringEngine? _engine;
     private int _nextId;
     private int _disposed;
 
@@ -97,23 +104,37 @@ public sealed class InProcessServer : IAsyncDisposable
             throw new ArgumentException("Give a device, a resolver, or both.", nameof(options));
         }
         _options = options;
-        if (options.UnixSocket)
+        if (options.Transport == Transport.Uring)
         {
-            // sun_path is limited to 108 bytes, so stay directly under /tmp.
-            _socketDirectory = Directory.CreateTempSubdirectory("nbdfast-sock-").FullName;
-            SocketPath = Path.Combine(_socketDirectory, "nbd.sock");
-            _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            _listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
-            Uri = $"nbd+unix:///{EscapeName(options.ExportName)}?socket={SocketPath}";
+            // Not a skip: the io_uring transport is part of what is under test.
+            _engine = NbdUringEngine.TryCreate(2, out string? reason)
+                ?? throw new InvalidOperationException($"io_uring is unavailable, so the io_uring transport cannot be tested: {reason}");
         }
-        else
+        try
         {
-            _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
-            Uri = $"nbd://127.0.0.1:{Port}/{EscapeName(options.ExportName)}";
+            if (options.UnixSocket)
+            {
+                // sun_path is limited to 108 bytes, so stay directly under /tmp.
+                _socketDirectory = Directory.CreateTempSubdirectory("nbdfast-sock-").FullName;
+                SocketPath = Path.Combine(_socketDirectory, "nbd.sock");
+                _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                _listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
+                Uri = $"nbd+unix:///{EscapeName(options.ExportName)}?socket={SocketPath}";
+            }
+            else
+            {
+                _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+                Uri = $"nbd://127.0.0.1:{Port}/{EscapeName(options.ExportName)}";
+            }
+            _listener.Listen(64);
         }
-        _listener.Listen(64);
+        catch
+        {
+            _engine?.Dispose();
+            throw;
+        }
         _acceptLoop = Task.Run(AcceptLoopAsync);
     }
 
@@ -121,8 +142,15 @@ public sealed class InProcessServer : IAsyncDisposable
     public static InProcessServer Start(InProcessServerOptions options) => new(options);
 
     /// <summary>Starts a server that serves <paramref name="device"/> under any name.</summary>
-    public static InProcessServer Start(IBlockDevice device, bool readOnly = true, bool unixSocket = false, string exportName = "") =>
-        new(new InProcessServerOptions { Device = device, ReadOnly = readOnly, UnixSocket = unixSocket, ExportName = exportName });
+    public static InProcessServer Start(IBlockDevice device, bool readOnly = true, bool unixSocket = false, string exportName = "",
+        Transport transport = Transport.Streams) =>
+        new(new InProcessServerOptions { Device = device, ReadOnly = readOnly, UnixSocket = unixSocket, ExportName = exportName, Transport = transport });
+
+    /// <summary>The transport connections are served through.</summary>
+    public Transport Transport => _options.Transport;
+
+    /// <summary>The server's io_uring engine (null on <see cref="Transport.Streams"/>).</summary>
+    public NbdUringEngine? Engine => _engine;
 
     /// <summary>The NBD URI of the configured export: nbd://127.0.0.1:PORT/NAME or nbd+unix:///NAME?socket=PATH.</summary>
     public string Uri { get; }
@@ -168,12 +196,12 @@ public sealed class InProcessServer : IAsyncDisposable
     /// <summary>One line per connection, for assertion messages.</summary>
     public string Describe()
     {
-        var text = new StringBuilder();
+        var text = new StringBuilder($"transport={Transport}");
         foreach (ServerConnection connection in _connections)
         {
             text.AppendLine().Append(connection).Append(connection.Completion.IsCompleted ? " (closed)" : " (open)");
         }
-        return text.Length == 0 ? "(no connections)" : text.ToString();
+        return _connections.IsEmpty ? text.Append(" (no connections)").ToString() : text.ToString();
     }
 
     /// <summary>Stops listening, ends open sessions and removes the unix socket.</summary>
@@ -189,6 +217,8 @@ public sealed class InProcessServer : IAsyncDisposable
         Task handlers = Task.WhenAll(_handlers.Keys);
         await Task.WhenAny(handlers, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false);
         _stopping.Dispose();
+        // The reactors stop once the connections they own have closed.
+        _engine?.Dispose();
         if (_socketDirectory is not null)
         {
             try
@@ -223,7 +253,11 @@ public sealed class InProcessServer : IAsyncDisposable
             // Record the connection before the greeting is sent: a client that saw any byte is always counted.
             var record = new ServerConnection(Interlocked.Increment(ref _nextId));
             _connections.Enqueue(record);
-            Task handler = Task.Run(() => HandleAsync(socket, record));
+            // With io_uring the handshake makes blocking socket calls, so each connection gets a thread of its own.
+            Task handler = _engine is null
+                ? Task.Run(() => HandleAsync(socket, record))
+                : Task.Factory.StartNew(() => HandleAsync(socket, record), CancellationToken.None,
+                    TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
             _handlers.TryAdd(handler, 0);
             _ = handler.ContinueWith(t => _handlers.TryRemove(t, out _), TaskScheduler.Default);
         }
@@ -233,7 +267,13 @@ public sealed class InProcessServer : IAsyncDisposable
     {
         try
         {
-            var channel = new NbdChannel(new NetworkStream(socket, ownsSocket: true));
+            var channel = _engine is null ? new NbdChannel(new NetworkStream(socket, ownsSocket: true)) : new NbdChannel(socket, _engine);
+            if (_engine is not null && channel.Uring is null)
+            {
+                // A silent fallback to the stream transport would make the io_uring rows test nothing.
+                await channel.DisposeAsync().ConfigureAwait(false);
+                throw new InvalidOperationException("The channel did not take the io_uring engine.");
+            }
             (string name, NbdConnection connection) = await NbdServer.ConnectAsync(
                 channel, _options.Offer, _options.Resolver, _options.NegotiationOptions, _stopping.Token).ConfigureAwait(false);
             await using (connection.ConfigureAwait(false))

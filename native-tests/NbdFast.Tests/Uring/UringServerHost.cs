@@ -24,6 +24,9 @@ internal sealed class UringServerHost : IAsyncDisposable
 
     public EndPoint EndPoint => _listener.LocalEndPoint!;
 
+    /// <summary>The NBD URI of the default export.</summary>
+    public string Uri => $"nbd://127.0.0.1:{((IPEndPoint)EndPoint).Port}/";
+
     private async Task AcceptAsync(IBlockDevice device, bool readOnly)
     {
         while (!_stop.IsCancellationRequested)
