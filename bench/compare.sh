@@ -145,14 +145,14 @@ count_measurements() {
     echo $((n * RUNS))
 }
 # Rough wall time (measured on a 2-vCPU VM): each measurement costs the fio RUNTIME (nbdcopy: ~2 s) plus
-# ~1.5 s to start, probe and stop the server, plus ~3.5 s to pre-fill a memory server.
+# ~1 s to start, probe and stop the server, plus ~3 s to pre-fill a memory server.
 estimate_s() {
     local total=0 j t s
     for j in $JOBS; do
         while read -r t s; do
             [ -n "$s" ] || continue
-            total=$((total + 15 + $([ "$j" = nbdcopy ] && echo 20 || echo $((RUNTIME * 10)))))
-            case $s in *-mem) total=$((total + 35)) ;; esac
+            total=$((total + 10 + $([ "$j" = nbdcopy ] && echo 20 || echo $((RUNTIME * 10)))))
+            case $s in *-mem) total=$((total + 30)) ;; esac
         done < <(combos "$j")
     done
     echo $((total * RUNS / 10))
@@ -290,7 +290,11 @@ measure() {
         stop_server
     fi
     if [ "$rc" -ne 0 ]; then
-        log "  FAILED (rc=$rc): run=$run $job $transport $server (see $WORK/logs/)"
+        local why
+        why=$(grep -v '^ *$' "$WORK/logs/$([ "$job" = nbdcopy ] && echo nbdcopy || echo fio).log" | tail -2 | tr '\n' ' ' | cut -c1-200)
+        log "  FAILED (rc=$rc): run=$run $job $transport $server: $why"
+        jq -cn --argjson run "$run" --arg job "$job" --arg t "$transport" --arg s "$server" --argjson rc "$rc" --arg why "$why" \
+            '{run:$run, job:$job, transport:$t, server:$s, failed:true, rc:$rc, why:$why}' >>"$RAW"
         return 0
     fi
     local cpu=$((c1 - c0)) line cmd=${SRV_CMD[$server/$transport]}
@@ -318,13 +322,25 @@ measure() {
 # ---------------------------------------------------------------- run
 
 N=$(count_measurements)
+META=${RAW%.jsonl}.meta
+NBDFAST_SRC=${NBDFAST:-}
+NBDFAST_VERSION=n/a
+ELAPSED='?' LOAD_START='?' LOAD_END='?'
 if [ -n "${REPORT_FROM:-}" ]; then
-    N=$(wc -l <"$RAW")
+    # shellcheck disable=SC1090
+    [ -f "$META" ] && . "$META"
+    N=$(jq -s 'length' "$RAW")
     RUNS=$(jq -s 'map(.run) | max' "$RAW")
-    ELAPSED=$(cat "${RAW%.jsonl}.elapsed" 2>/dev/null || echo '?')
     while IFS=$'\t' read -r s t c; do SRV_CMD[$s/$t]=$c; done < <(jq -r 'select(.cmd != null) | [.server, .transport, .cmd] | @tsv' "$RAW")
 else
-log "nbdfast: ${NBDFAST:-n/a}"
+if [ -n "${NBDFAST:-}" ]; then
+    # Run a private copy: other people rebuilding artifacts/ mid-run must not change the binary under test.
+    cp "$NBDFAST" "$WORK/nbdfast.bin"
+    NBDFAST=$WORK/nbdfast.bin
+    NBDFAST_VERSION=$("$NBDFAST" --version 2>/dev/null | head -1 || echo '?')
+fi
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+log "nbdfast: ${NBDFAST_SRC:-n/a} ($NBDFAST_VERSION), copied to ${NBDFAST:-n/a}"
 log "$N measurements (RUNS=$RUNS RUNTIME=${RUNTIME}s), estimated ~$(( $(estimate_s) / 60 )) min; raw results: $RAW"
 
 if [ ! -f "$BACKING" ] || [ "$(stat -c %s "$BACKING")" -ne "$SIZE_BYTES" ]; then
@@ -347,7 +363,8 @@ for ((run = 1; run <= RUNS; run++)); do
     done
 done
 ELAPSED=$(( $(date +%s) - START ))
-echo "$ELAPSED" >"${RAW%.jsonl}.elapsed"
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+for v in ELAPSED LOAD_START LOAD_END NBDFAST_SRC NBDFAST_VERSION; do printf '%s=%q\n' "$v" "${!v}"; done >"$META"
 log "measured in ${ELAPSED}s"
 fi
 
@@ -365,7 +382,7 @@ jq -r -s --arg jobs "$JOBS" --arg servers "$SERVERS" --arg transports "$TRANSPOR
     ($jobs | split(" ") | map(select(. != ""))) as $J |
     ($servers | split(" ") | map(select(. != ""))) as $S |
     ($transports | split(" ") | map(select(. != ""))) as $T |
-    map(select(.error == null or .error == 0)
+    map(select((.failed | not) and (.error == null or .error == 0))
         | . + {cpu_us_io: (if .cpu_s != null and .ios != null and .ios > 0 then .cpu_s * 1e6 / .ios else null end),
                cpu_s_gib: (if .cpu_s != null and .bytes > 0 then .cpu_s / (.bytes / 1073741824) else null end)})
     | group_by([.job, .transport, .server])
@@ -420,7 +437,7 @@ ratio_table
 [ "$RESULTS" != - ] || exit 0
 
 tool_versions() {
-    echo "- nbdfast: \`${NBDFAST:-n/a}\` $( [ -n "${NBDFAST:-}" ] && "$NBDFAST" --version 2>/dev/null | head -1 || true) (git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src/ modified'))"
+    echo "- nbdfast: \`${NBDFAST_SRC:-n/a}\`, version $NBDFAST_VERSION (the repository was at $(git rev-parse --short HEAD 2>/dev/null || echo '?') when this report was written)"
     echo "- $(fio --version)"
     echo "- $(nbdkit --version 2>/dev/null | head -1 || echo 'nbdkit: not installed')"
     echo "- $(qemu-nbd --version 2>/dev/null | head -1 || echo 'qemu-nbd: not installed')"
@@ -438,7 +455,7 @@ tool_versions() {
     echo "- $(nproc) vCPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo)"
     echo "- kernel $(uname -r), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
     echo "- backing file: $SIZE_MIB MiB of random data on $(df -T "$WORK" | awk 'NR==2 {print $2}') ($BACKING); the buffered file servers read it from the page cache, \`qemu-nbd-direct\` and \`device\` use O_DIRECT"
-    echo "- shared, noisy VM: treat differences under ~10 % as noise, and look at the min–max spread"
+    echo "- shared, noisy VM (load average $LOAD_START at the start, $LOAD_END at the end): look at the min–max spread before trusting a difference"
     echo
     echo "## Tools"
     echo
@@ -456,7 +473,8 @@ tool_versions() {
     echo "- nbdcopy job: \`nbdcopy --no-extents URI null:\` (whole export; wall time → MiB/s). \`--no-extents\` makes it"
     echo "  read everything even where a server reports holes (nbdkit-null reports the whole disk as a hole)."
     echo "- \`device\`: \`fio --ioengine=io_uring --direct=1 --filename=BACKING\` with the same job args (the disk's limit; no server)."
-    echo "- \`nbdkit-null\`: reads only; the highest rate the fio nbd client reaches against a server doing no work."
+    echo "- \`nbdkit-null\`: reads only; a server doing no I/O work, as a reference for the client side (not a hard ceiling"
+    echo "  when CPUs are few: nbdkit's own per-request CPU competes with fio)."
     echo "- Server CPU: utime+stime (all threads) from \`/proc/PID/stat\` just before and after each fio/nbdcopy run,"
     echo "  in ticks of 1/$CLK_TCK s, divided by the I/Os (µs/IO) or GiB moved (s/GiB) in that run."
     echo "  fio and the server share the $(nproc) vCPUs."
@@ -488,6 +506,12 @@ tool_versions() {
     echo "Ratio of medians. Throughput: >1 means the first server is faster. CPU per I/O (same as CPU per byte within a job): <1 means it is cheaper."
     echo
     ratio_table
+    if [ "$(jq -s 'map(select(.failed)) | length' "$RAW")" -gt 0 ]; then
+        echo
+        echo "## Failed measurements (left out of the tables)"
+        echo
+        jq -r 'select(.failed) | "- run \(.run) \(.job) \(.transport) \(.server): rc=\(.rc) \(.why)"' "$RAW"
+    fi
     if [ -n "${RESULTS_NOTES:-}" ] && [ -f "$RESULTS_NOTES" ]; then echo; cat "$RESULTS_NOTES"; fi
     echo
     echo "Raw results: \`$RAW\` (not committed)."
