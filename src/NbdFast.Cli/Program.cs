@@ -55,7 +55,8 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException or Arg
 }
 
 NbdUringEngine? uring = null;
-if (settings.Io != IoMode.Sockets)
+// TLS sessions run on the sockets transport (the reactor speaks clear text only), so no reactors then.
+if (settings.Io != IoMode.Sockets && tls is null)
 {
     uring = NbdUringEngine.TryCreate(settings.Threads, out string? reason);
     if (uring is null)

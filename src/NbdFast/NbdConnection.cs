@@ -84,7 +84,7 @@ public sealed class NbdConnection : IAsyncDisposable
         {
             if (_negotiation.TlsActive)
             {
-                await _negotiation.Transport.DisposeAsync().ConfigureAwait(false);
+                await TlsUpgrade.CloseAsync(_negotiation.Transport).ConfigureAwait(false);
             }
             await _channel.DisposeAsync().ConfigureAwait(false);
         }

@@ -35,6 +35,7 @@ public sealed class TestPki
         MakeLeaf(work, "alice", "ca", "alice", client);
         MakeLeaf(work, "bob", "ca", "bob", client);
         MakeLeaf(work, "mallory", "other-ca", "mallory", client);
+        MakeLeaf(work, "carol", "ca", "Carol Client", client + "subjectAltName=DNS:carol.example.com,email:carol@example.com\n");
 
         ServerDirectory = Dir("server");
         Copy(work, "ca-cert.pem", ServerDirectory, "ca-cert.pem");
@@ -46,6 +47,7 @@ public sealed class TestPki
         AliceDirectory = ClientDir("alice", work, "alice");
         BobDirectory = ClientDir("bob", work, "bob");
         MalloryDirectory = ClientDir("mallory", work, "mallory");
+        CarolDirectory = ClientDir("carol", work, "carol");
     }
 
     /// <summary>The PKI of this test run (made on first use).</summary>
@@ -68,6 +70,9 @@ public sealed class TestPki
     /// <summary>ca-cert.pem plus mallory's certificate, signed by an unrelated CA.</summary>
     public string MalloryDirectory { get; }
 
+    /// <summary>ca-cert.pem plus carol's certificate (CN=Carol Client, SAN DNS:carol.example.com and email:carol@example.com).</summary>
+    public string CarolDirectory { get; }
+
     public string CaCertificatePath => Path.Combine(ServerDirectory, "ca-cert.pem");
 
     /// <summary>The client directory by short name: nocert, alice, bob, mallory.</summary>
@@ -77,6 +82,7 @@ public sealed class TestPki
         "alice" => AliceDirectory,
         "bob" => BobDirectory,
         "mallory" => MalloryDirectory,
+        "carol" => CarolDirectory,
         _ => throw new ArgumentOutOfRangeException(nameof(name), name, null),
     };
 

@@ -60,9 +60,9 @@ internal sealed partial class OptionNegotiator
             if (_resolver is not null)
             {
                 NbdExport? export = await _resolver(name, cancellationToken).ConfigureAwait(false);
-                if (export is not null && HiddenUntilTls(export))
+                if (HiddenUntilTls(export))
                 {
-                    continue; // SELECTIVETLS: TLS-only exports are not listed in clear text
+                    continue; // SELECTIVETLS: TLS-only (and unresolvable) exports are not listed in clear text
                 }
                 description = ExportReplies.Truncate(export?.Description ?? string.Empty);
             }

@@ -33,6 +33,23 @@ internal static class TlsUpgrade
         }
     }
 
+    /// <summary>Sends the TLS close-notify (best effort: the client may be gone) and closes the stream.</summary>
+    public static async ValueTask CloseAsync(Stream transport)
+    {
+        if (transport is SslStream ssl)
+        {
+            try
+            {
+                using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                await ssl.ShutdownAsync().WaitAsync(limit.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
+            {
+            }
+        }
+        await transport.DisposeAsync().ConfigureAwait(false);
+    }
+
     /// <summary>True when the client's certificate satisfies the policy (always, without client verification).</summary>
     public static bool IsClientAllowed(NbdTlsOptions tls, X509Certificate? certificate)
     {
@@ -49,12 +66,39 @@ internal static class TlsUpgrade
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        if (!chain.Build(client))
+        if (!chain.Build(client) || !MayAuthenticateClients(client))
         {
             return false;
         }
-        return tls.AllowedClients.Count == 0 || ClientNames(client).Any(name => tls.AllowedClients.Contains(name, StringComparer.Ordinal));
+        return tls.AllowedClients.Count == 0 || ClientNames(client).Any(name => tls.AllowedClients.Any(allowed => NameMatches(allowed, name)));
     }
+
+    private const string ClientAuthenticationUsage = "1.3.6.1.5.5.7.3.2";
+
+    /// <summary>A certificate that lists extended key usages must include client authentication.</summary>
+    private static bool MayAuthenticateClients(X509Certificate2 client)
+    {
+        foreach (X509Extension extension in client.Extensions)
+        {
+            if (extension is X509EnhancedKeyUsageExtension usage)
+            {
+                foreach (System.Security.Cryptography.Oid oid in usage.EnhancedKeyUsages)
+                {
+                    if (oid.Value == ClientAuthenticationUsage)
+                    {
+                        return true;
+                    }
+                }
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Host names compare without case (as DNS does); distinguished names and e-mail exactly.</summary>
+    private static bool NameMatches(string allowed, string name) =>
+        string.Equals(allowed, name, StringComparison.Ordinal) ||
+        (!name.Contains('=') && !name.Contains('@') && string.Equals(allowed, name, StringComparison.OrdinalIgnoreCase));
 
     private static IEnumerable<string> ClientNames(X509Certificate2 client)
     {
