@@ -72,7 +72,7 @@ internal sealed partial class StreamSession
                 return SessionEnd.Disconnect;
             }
 
-            ulong payload = PayloadLength(request);
+            ulong payload = _context.PayloadLength(request);
             if (payload > _context.MaxPayload)
             {
                 if (payload > (ulong)_context.Options.MaxDrainedPayload)
@@ -189,14 +189,6 @@ internal sealed partial class StreamSession
         }
     }
 
-    private ulong PayloadLength(in NbdRequest request)
-    {
-        if (_context.ExtendedHeaders)
-        {
-            return (request.Flags & NbdCommandFlags.PayloadLen) != 0 ? request.Length : 0;
-        }
-        return request.Command == NbdCommand.Write ? request.Length : 0;
-    }
 
     private async ValueTask DrainAsync(long length, CancellationToken cancellationToken)
     {

@@ -35,4 +35,17 @@ internal sealed class TransmissionContext
     public bool ReadOnly => (Flags & NbdTransmissionFlags.ReadOnly) != 0;
 
     public bool Advertises(NbdTransmissionFlags flag) => (Flags & flag) != 0;
+
+    /// <summary>
+    /// Bytes of payload that follow a request header: with extended headers whatever PAYLOAD_LEN announces,
+    /// with compact headers a WRITE's length.
+    /// </summary>
+    public ulong PayloadLength(in NbdRequest request)
+    {
+        if (ExtendedHeaders)
+        {
+            return (request.Flags & NbdCommandFlags.PayloadLen) != 0 ? request.Length : 0;
+        }
+        return request.Command == NbdCommand.Write ? request.Length : 0;
+    }
 }

@@ -63,13 +63,8 @@ internal sealed unsafe partial class UringConnection
         }
         else if (result < 0)
         {
-            _broken = true;
             ReleaseSlot(slot);
-            while (_sendCount > 0)
-            {
-                ReleaseSlot(DequeueSent());
-            }
-            StopReading(SessionEnd.ClientGone);
+            AbandonReplies();
             return;
         }
         else if (result < slot.ReplyRemaining)

@@ -75,7 +75,7 @@ internal sealed unsafe partial class UringConnection
                 StopReading(SessionEnd.Disconnect);
                 break;
             }
-            ulong payload = PayloadLength(request);
+            ulong payload = _context.PayloadLength(request);
             long cost = request.Command == NbdCommand.Read ? (long)Math.Min(request.Length, _context.MaxPayload) : (long)Math.Min(payload, _context.MaxPayload);
             if (!TryReserve(cost, out UringSlot? slot))
             {
@@ -251,14 +251,6 @@ internal sealed unsafe partial class UringConnection
         return true;
     }
 
-    private ulong PayloadLength(in NbdRequest request)
-    {
-        if (_context.ExtendedHeaders)
-        {
-            return (request.Flags & NbdCommandFlags.PayloadLen) != 0 ? request.Length : 0;
-        }
-        return request.Command == NbdCommand.Write ? request.Length : 0;
-    }
 
     private static int PayloadBytes(UringSlot slot) => (int)slot.Request.Length;
 }

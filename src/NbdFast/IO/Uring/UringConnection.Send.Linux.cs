@@ -87,13 +87,7 @@ internal sealed unsafe partial class UringConnection
         _sendPosted = false;
         if (result < 0)
         {
-            // The client is gone: nothing more can be delivered.
-            _broken = true;
-            while (_sendCount > 0)
-            {
-                ReleaseSlot(DequeueSent());
-            }
-            StopReading(SessionEnd.ClientGone);
+            AbandonReplies();
             return;
         }
         long sent = result;
@@ -114,6 +108,17 @@ internal sealed unsafe partial class UringConnection
             _sendScheduled = true;
             _reactor.ScheduleSend(this);
         }
+    }
+
+    /// <summary>A send failed: the client is gone and nothing more can be delivered.</summary>
+    private void AbandonReplies()
+    {
+        _broken = true;
+        while (_sendCount > 0)
+        {
+            ReleaseSlot(DequeueSent());
+        }
+        StopReading(SessionEnd.ClientGone);
     }
 
     private UringSlot DequeueSent()
