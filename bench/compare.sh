@@ -40,7 +40,7 @@ NBDFAST_ARGS=${NBDFAST_ARGS:-}
 
 ALL_JOBS="randread4k-qd1 randread4k-qd32 randread4k-qd32-nj2 randwrite4k-qd32 randwrite4k-qd32-nj2 \
 randread64k-qd16 seqread1m-qd8 seqwrite1m-qd8 randrw4k-qd32 randrw4k-qd32-nj2 nbdcopy"
-ALL_SERVERS="nbdfast-uring-mem nbdfast-uring-file nbdfast-sockets-mem nbdfast-sockets-file nbdkit-mem nbdkit-file \
+ALL_SERVERS="nbdfast-uring-mem nbdfast-uring-file nbdfast-uring-direct nbdfast-sockets-mem nbdfast-sockets-file nbdkit-mem nbdkit-file \
 qemu-nbd qemu-nbd-direct nbdkit-null device"
 JOBS=${JOBS:-$ALL_JOBS}
 SERVERS=${SERVERS:-$ALL_SERVERS}
@@ -53,6 +53,8 @@ RATIO_PAIRS=(
     "nbdfast-uring-file qemu-nbd-direct"
     "nbdfast-uring-mem nbdfast-sockets-mem"
     "nbdfast-uring-file nbdfast-sockets-file"
+    "nbdfast-uring-direct device"
+    "nbdfast-uring-direct qemu-nbd-direct"
 )
 
 log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -228,6 +230,7 @@ start_server() {
     case $server in
         nbdfast-uring-mem)    cmd=("$NBDFAST" --memory "${SIZE_MIB}M" --writable --io uring "${nbdfast_listen[@]}" "${extra[@]}") ;;
         nbdfast-uring-file)   cmd=("$NBDFAST" "$BACKING" --writable --io uring "${nbdfast_listen[@]}" "${extra[@]}") ;;
+        nbdfast-uring-direct) cmd=("$NBDFAST" "$BACKING" --writable --direct --io uring "${nbdfast_listen[@]}" "${extra[@]}") ;;
         nbdfast-sockets-mem)  cmd=("$NBDFAST" --memory "${SIZE_MIB}M" --writable --io sockets "${nbdfast_listen[@]}" "${extra[@]}") ;;
         nbdfast-sockets-file) cmd=("$NBDFAST" "$BACKING" --writable --io sockets "${nbdfast_listen[@]}" "${extra[@]}") ;;
         nbdkit-mem)           cmd=(nbdkit -f --exit-with-parent "${nbdkit_listen[@]}" memory "${SIZE_MIB}M") ;;
