@@ -18,7 +18,8 @@ internal sealed record CliSettings(
     TlsSetting Tls,
     string? TlsCertificates,
     bool TlsVerifyPeer,
-    IReadOnlyList<string> TlsAllowClients);
+    IReadOnlyList<string> TlsAllowClients,
+    string? TlsPsk = null);
 
 /// <summary>nbdkit's --tls: off, on (clients choose), require (FORCEDTLS).</summary>
 internal enum TlsSetting

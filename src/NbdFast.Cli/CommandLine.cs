@@ -17,8 +17,9 @@ internal sealed class CommandLine
     private readonly Option<bool> _noList = new("--no-list") { Description = "Refuse NBD_OPT_LIST (clients then get NBD_REP_ERR_POLICY)." };
     private readonly Option<bool> _verbose = new("--verbose", "-v") { Description = "Log each connection to standard error." };
     private readonly Option<bool> _direct = new("--direct") { Description = "Open FILE with O_DIRECT, bypassing the page cache (requests of any alignment still work)." };
-    private readonly Option<string?> _tls = new("--tls") { Description = "TLS: off, on (clients may use it) or require (FORCEDTLS). Default: require when --tls-certificates is given, else off.", HelpName = "off|on|require" };
+    private readonly Option<string?> _tls = new("--tls") { Description = "TLS: off, on (clients may use it) or require (FORCEDTLS). Default: require when --tls-certificates or --tls-psk is given, else off.", HelpName = "off|on|require" };
     private readonly Option<string?> _tlsCertificates = new("--tls-certificates") { Description = "Directory with server-cert.pem, server-key.pem and (for --tls-verify-peer) ca-cert.pem.", HelpName = "DIR" };
+    private readonly Option<string?> _tlsPsk = new("--tls-psk") { Description = "TLS with pre-shared keys from FILE ('identity:hexkey' lines, as nbdkit and qemu use; needs OpenSSL 3). Not with --tls-certificates.", HelpName = "FILE" };
     private readonly Option<bool> _tlsVerifyPeer = new("--tls-verify-peer") { Description = "Require client certificates signed by DIR/ca-cert.pem." };
     private readonly Option<string[]> _tlsAllowClient = new("--tls-allow-client") { Description = "With --tls-verify-peer: only clients whose certificate subject DN, common name or DNS/e-mail SAN is NAME (repeatable).", HelpName = "NAME", AllowMultipleArgumentsPerToken = false };
     private readonly Option<string> _io = new("--io") { Description = "Transport: auto (io_uring when available, else sockets), uring or sockets.", DefaultValueFactory = _ => "auto", HelpName = "MODE" };
@@ -35,7 +36,7 @@ internal sealed class CommandLine
             "  nbdfast -U /tmp/nbd.sock disk.img   listen on a unix socket\n" +
             "Then try: nbdinfo nbd://127.0.0.1   or   qemu-img info nbd://127.0.0.1:10809")
         {
-            _file, _memory, _writable, _readOnly, _port, _bind, _unix, _exportName, _description, _noList, _verbose, _io, _threads, _direct, _tls, _tlsCertificates, _tlsVerifyPeer, _tlsAllowClient,
+            _file, _memory, _writable, _readOnly, _port, _bind, _unix, _exportName, _description, _noList, _verbose, _io, _threads, _direct, _tls, _tlsCertificates, _tlsPsk, _tlsVerifyPeer, _tlsAllowClient,
         };
     }
 
@@ -124,17 +125,22 @@ internal sealed class CommandLine
             throw new UsageException($"--threads: {threads} is not between 1 and 256");
         }
         string? certificates = result.GetValue(_tlsCertificates);
+        string? psk = result.GetValue(_tlsPsk);
+        if (certificates is not null && psk is not null)
+        {
+            throw new UsageException("--tls-certificates and --tls-psk cannot be combined");
+        }
         TlsSetting tls = result.GetValue(_tls) switch
         {
-            null => certificates is null ? TlsSetting.Off : TlsSetting.Require,
+            null => certificates is null && psk is null ? TlsSetting.Off : TlsSetting.Require,
             "off" => TlsSetting.Off,
             "on" => TlsSetting.On,
             "require" => TlsSetting.Require,
             var other => throw new UsageException($"--tls: '{other}' is not one of off, on, require"),
         };
-        if (tls != TlsSetting.Off && certificates is null)
+        if (tls != TlsSetting.Off && certificates is null && psk is null)
         {
-            throw new UsageException("--tls needs --tls-certificates DIR");
+            throw new UsageException("--tls needs --tls-certificates DIR or --tls-psk FILE");
         }
         bool verifyPeer = result.GetValue(_tlsVerifyPeer);
         string[] allowClients = result.GetValue(_tlsAllowClient) ?? [];
@@ -142,13 +148,17 @@ internal sealed class CommandLine
         {
             throw new UsageException("--tls-verify-peer and --tls-allow-client need TLS (--tls-certificates DIR)");
         }
+        if (verifyPeer && psk is not null)
+        {
+            throw new UsageException("--tls-verify-peer needs --tls-certificates DIR, not --tls-psk");
+        }
         if (allowClients.Length > 0 && !verifyPeer)
         {
             throw new UsageException("--tls-allow-client needs --tls-verify-peer");
         }
         return new CliSettings(file, memorySize, writable, port, bind, unix, exportName,
             result.GetValue(_description), result.GetValue(_noList), result.GetValue(_verbose) ? 1 : 0, io, threads, result.GetValue(_direct),
-            tls, tls == TlsSetting.Off ? null : certificates, verifyPeer, allowClients);
+            tls, tls == TlsSetting.Off ? null : certificates, verifyPeer, allowClients, tls == TlsSetting.Off ? null : psk);
     }
 
     private static bool IsDevice(string path) => path.StartsWith("/dev/", StringComparison.Ordinal) && File.Exists(path);

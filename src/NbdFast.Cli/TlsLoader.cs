@@ -6,10 +6,44 @@ namespace NbdFast.Cli;
 /// <summary>Builds the TLS options from a certificates directory laid out as nbdkit and qemu expect.</summary>
 internal static class TlsLoader
 {
+    private static NbdTlsOptions LoadPsk(CliSettings settings, string file)
+    {
+        if (NbdFast.IO.Tls.OpenSslNative.UnavailableReason is string reason)
+        {
+            throw new UsageException($"--tls-psk: {reason}");
+        }
+        IReadOnlyDictionary<string, byte[]> keys;
+        try
+        {
+            keys = NbdFast.IO.Tls.PskKeyFile.Load(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"--tls-psk: cannot read {file}: {e.Message}");
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"--tls-psk: {e.Message}");
+        }
+        return new NbdTlsOptions
+        {
+            PskKeys = keys,
+            Mode = settings.Tls == TlsSetting.On ? NbdTlsMode.Optional : NbdTlsMode.Required,
+        };
+    }
+
     /// <summary>Loads the credentials; throws <see cref="UsageException"/> with one clear line when something is missing or unreadable.</summary>
     public static NbdTlsOptions? Load(CliSettings settings)
     {
-        if (settings.Tls == TlsSetting.Off || settings.TlsCertificates is not string directory)
+        if (settings.Tls == TlsSetting.Off)
+        {
+            return null;
+        }
+        if (settings.TlsPsk is string pskFile)
+        {
+            return LoadPsk(settings, pskFile);
+        }
+        if (settings.TlsCertificates is not string directory)
         {
             return null;
         }

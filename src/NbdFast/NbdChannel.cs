@@ -18,6 +18,7 @@ public sealed class NbdChannel : IAsyncDisposable
     public NbdChannel(Stream stream, NbdTlsOptions? tls = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
+        tls?.Validate(nameof(tls));
         Stream = stream;
         Tls = tls;
     }
@@ -31,6 +32,7 @@ public sealed class NbdChannel : IAsyncDisposable
     public NbdChannel(Socket socket, NbdUringEngine? uring = null, NbdTlsOptions? tls = null)
     {
         ArgumentNullException.ThrowIfNull(socket);
+        tls?.Validate(nameof(tls));
         Socket = socket;
         Tls = tls;
         Uring = tls is null ? uring : null;

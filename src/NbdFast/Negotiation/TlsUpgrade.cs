@@ -1,5 +1,6 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
+using NbdFast.IO.Tls;
 
 namespace NbdFast.Negotiation;
 
@@ -10,8 +11,12 @@ namespace NbdFast.Negotiation;
 /// </summary>
 internal static class TlsUpgrade
 {
-    public static async Task<SslStream> AuthenticateAsync(Stream inner, NbdTlsOptions tls, CancellationToken cancellationToken)
+    public static async Task<Stream> AuthenticateAsync(Stream inner, NbdTlsOptions tls, CancellationToken cancellationToken)
     {
+        if (tls.PskKeys is { } keys && tls.ServerCertificate is null)
+        {
+            return await AuthenticatePskAsync(inner, keys, tls, cancellationToken).ConfigureAwait(false);
+        }
         var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
         var options = new SslServerAuthenticationOptions
         {
@@ -33,9 +38,48 @@ internal static class TlsUpgrade
         }
     }
 
+    private static async Task<Stream> AuthenticatePskAsync(Stream inner, IReadOnlyDictionary<string, byte[]> keys, NbdTlsOptions tls, CancellationToken cancellationToken)
+    {
+        PskTlsStream psk;
+        try
+        {
+            psk = new PskTlsStream(inner, keys, tls.Protocols);
+        }
+        catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or PlatformNotSupportedException)
+        {
+            throw new NbdProtocolException("TLS-PSK is unavailable: " + e.Message, e);
+        }
+        try
+        {
+            await psk.AuthenticateAsServerAsync(cancellationToken).ConfigureAwait(false);
+            return psk;
+        }
+        catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException)
+        {
+            await psk.DisposeAsync().ConfigureAwait(false);
+            throw new NbdProtocolException("The TLS handshake failed: " + e.Message, e);
+        }
+        catch
+        {
+            await psk.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     /// <summary>Sends the TLS close-notify (best effort: the client may be gone) and closes the stream.</summary>
     public static async ValueTask CloseAsync(Stream transport)
     {
+        if (transport is PskTlsStream psk)
+        {
+            try
+            {
+                using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                await psk.ShutdownAsync(limit.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+            {
+            }
+        }
         if (transport is SslStream ssl)
         {
             try
