@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography.X509Certificates;
 
-namespace NbdFast.Tests.Tls;
+namespace NbdFast.TestSupport;
 
 /// <summary>
 /// A throw-away PKI made with openssl, once per test run: a CA, a server certificate for localhost
@@ -74,6 +74,9 @@ public sealed class TestPki
     public string CarolDirectory { get; }
 
     public string CaCertificatePath => Path.Combine(ServerDirectory, "ca-cert.pem");
+
+    /// <summary>The certificate of the unrelated CA that signed mallory's certificate.</summary>
+    public string OtherCaCertificatePath => Path.Combine(Root, "work", "other-ca-cert.pem");
 
     /// <summary>The client directory by short name: nocert, alice, bob, mallory.</summary>
     public string ClientDirectory(string name) => name switch
