@@ -87,16 +87,9 @@ public sealed class AioInFlightClientTests
         print(json.dumps(stats))
         """;
 
-    public static TheoryData<Transport, bool> Cases => new()
-    {
-        { Transport.Streams, false },
-        { Transport.Streams, true },
-        { Transport.Uring, false },
-        { Transport.Uring, true },
-    };
 
     [Theory(Timeout = TestTimeout)]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(Transports.BothByFlag), MemberType = typeof(Transports))]
     public async Task SixtyFourInFlight_MixedRandomReadsAndWrites_MatchModel(Transport transport, bool fileDevice)
     {
         int seed = 9000 + (transport == Transport.Uring ? 1 : 0) + (fileDevice ? 2 : 0);

@@ -57,16 +57,9 @@ public sealed class MultiConnClientTests
         print(json.dumps(out))
         """;
 
-    public static TheoryData<Transport, bool> Cases => new()
-    {
-        { Transport.Streams, false },
-        { Transport.Streams, true },
-        { Transport.Uring, false },
-        { Transport.Uring, true },
-    };
 
     [Theory(Timeout = TestTimeout)]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(Transports.BothByFlag), MemberType = typeof(Transports))]
     public async Task WriteAndFlushOnOne_ReadOnOther(Transport transport, bool fileDevice)
     {
         using var temp = new TempDirectory();

@@ -15,16 +15,9 @@ public sealed class QemuIoCommandTests
     private const int Size = 4 * 1024 * 1024;
     private const int K64 = 64 * 1024;
 
-    public static TheoryData<Transport, bool> Cases => new()
-    {
-        { Transport.Streams, false },
-        { Transport.Streams, true },
-        { Transport.Uring, false },
-        { Transport.Uring, true },
-    };
 
     [Theory(Timeout = TestTimeout)]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(Transports.BothByFlag), MemberType = typeof(Transports))]
     public async Task ReadVerbose_WriteZeroes_Discard_AioReadAndFlush(Transport transport, bool fileDevice)
     {
         using var temp = new TempDirectory();

@@ -62,16 +62,9 @@ public sealed class ReplyStyleClientTests
         print(json.dumps(out))
         """;
 
-    public static TheoryData<Transport, bool> Cases => new()
-    {
-        { Transport.Streams, false },
-        { Transport.Streams, true },
-        { Transport.Uring, false },
-        { Transport.Uring, true },
-    };
 
     [Theory(Timeout = TestTimeout)]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(Transports.BothByFlag), MemberType = typeof(Transports))]
     public async Task RequestedReplyStyle_IsNegotiated_AndDataIsCorrect(Transport transport, bool structured)
     {
         using var temp = new TempDirectory();

@@ -35,12 +35,15 @@ public static class Transports
         { Transport.Uring, true },
     };
 
-    /// <summary>Both transports on TCP and on a unix socket.</summary>
-    public static TheoryData<Transport, bool> BothOnTcpAndUnix => new()
+    /// <summary>Both transports, each with the test's own flag false and true (e.g. file device, unix socket).</summary>
+    public static TheoryData<Transport, bool> BothByFlag => new()
     {
         { Transport.Streams, false },
         { Transport.Streams, true },
         { Transport.Uring, false },
         { Transport.Uring, true },
     };
+
+    /// <summary>Both transports on TCP and on a unix socket.</summary>
+    public static TheoryData<Transport, bool> BothOnTcpAndUnix => BothByFlag;
 }
