@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace NbdFast.Cli;
 
 /// <summary>Minimal stderr logging: warnings always, connection lines with -v. Client text is escaped.</summary>
@@ -17,20 +15,8 @@ internal sealed class Log(int verbosity)
 
     public void Warn(string message) => Write(message);
 
-    public static string Escape(string text)
-    {
-        var builder = new StringBuilder(Math.Min(text.Length, 80));
-        foreach (char c in text)
-        {
-            if (builder.Length >= 80)
-            {
-                builder.Append("...");
-                break;
-            }
-            builder.Append(char.IsControl(c) ? '?' : c);
-        }
-        return builder.ToString();
-    }
+    /// <summary>Client-supplied text made safe for a log line (bounded, no control characters).</summary>
+    public static string Escape(string text) => NbdFast.Negotiation.ClientText.Echo(text);
 
     private void Write(string message)
     {

@@ -80,10 +80,7 @@ internal sealed unsafe partial class UringConnection
     private void QueueMemoryRead(UringSlot slot, in NbdRequest request)
     {
         int length = (int)request.Length;
-        int start = ReplyEncoder.WriteReadHeader(slot.HeaderSpan[..ReplyEncoder.Headroom], _context, request, length);
-        slot.IovCount = 0;
-        slot.ReplyRemaining = 0;
-        slot.AddIovec(slot.Header + start, ReplyEncoder.Headroom - start);
+        BeginReadReply(slot, length);
         long offset = (long)request.Offset;
         long end = offset + length;
         while (offset < end)
@@ -239,14 +236,20 @@ internal sealed unsafe partial class UringConnection
         }
     }
 
-    /// <summary>The header in the slot, the data from the buffer the device read into: two iovecs, no copy.</summary>
-    private void QueueFileRead(UringSlot slot)
+    /// <summary>Starts a READ reply: its header (whatever the reply style) as the slot's first iovec; the data iovecs follow.</summary>
+    private void BeginReadReply(UringSlot slot, int length)
     {
-        int length = (int)slot.Request.Length;
         int start = ReplyEncoder.WriteReadHeader(slot.HeaderSpan[..ReplyEncoder.Headroom], _context, slot.Request, length);
         slot.IovCount = 0;
         slot.ReplyRemaining = 0;
         slot.AddIovec(slot.Header + start, ReplyEncoder.Headroom - start);
+    }
+
+    /// <summary>The header in the slot, the data from the buffer the device read into: two iovecs, no copy.</summary>
+    private void QueueFileRead(UringSlot slot)
+    {
+        int length = (int)slot.Request.Length;
+        BeginReadReply(slot, length);
         if (length > 0)
         {
             slot.AddIovec(slot.Data.Pointer, length);

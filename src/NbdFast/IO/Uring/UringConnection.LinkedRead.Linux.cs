@@ -26,10 +26,7 @@ internal sealed unsafe partial class UringConnection
             return false;
         }
         int length = (int)slot.Request.Length;
-        int start = ReplyEncoder.WriteReadHeader(slot.HeaderSpan[..ReplyEncoder.Headroom], _context, slot.Request, length);
-        slot.IovCount = 0;
-        slot.ReplyRemaining = 0;
-        slot.AddIovec(slot.Header + start, ReplyEncoder.Headroom - start);
+        BeginReadReply(slot, length);
         slot.AddIovec(slot.Data.Pointer, length);
         *slot.Message = default;
         slot.Message->Iov = slot.Iov;

@@ -23,7 +23,7 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
         Index = index;
         Header = (byte*)NativeMemory.AlignedAlloc(HeaderArea, 64);
         Message = (MsgHdr*)NativeMemory.AllocZeroed((nuint)sizeof(MsgHdr));
-        EnsureIovecs(InitialIovecs);
+        EnsureIovecsKeep(InitialIovecs);
     }
 
     public UringConnection Owner { get; }
@@ -61,20 +61,6 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
     public ReadOnlyMemory<byte> ExecutorReply;
 
     public Span<byte> HeaderSpan => new(Header, HeaderArea);
-
-    public void EnsureIovecs(int count)
-    {
-        if (count <= _iovCapacity)
-        {
-            return;
-        }
-        if (Iov != null)
-        {
-            NativeMemory.Free(Iov);
-        }
-        _iovCapacity = Math.Max(count, _iovCapacity * 2);
-        Iov = (IoVec*)NativeMemory.Alloc((nuint)(_iovCapacity * sizeof(IoVec)));
-    }
 
     public void AddIovec(byte* pointer, long length)
     {
@@ -151,6 +137,7 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
         }
     }
 
+    /// <summary>Grows the iovec array, keeping the entries already there.</summary>
     private void EnsureIovecsKeep(int count)
     {
         if (count <= _iovCapacity)
