@@ -43,6 +43,10 @@ Commands:
   bench [ARGS]
               run the BenchmarkDotNet micro-benchmarks (extra ARGS go to BenchmarkDotNet,
               e.g. --job short, --job dry, --filter '*Request*')
+  soak MINUTES
+              publish if stale, then bench/soak.sh: fio randrw --verify=crc32c over 4 connections plus a
+              client dropping connections at random, against a file export, for MINUTES (e.g. 3 or 0.25);
+              reports verify errors, I/Os, the server's RSS and fds; fails on errors or growth
   run [ARGS]  publish if stale, then run artifacts/nbdfast ARGS; with no ARGS serve a 1 GiB
               writable RAM disk on 127.0.0.1:10809
   help        show this text
@@ -172,6 +176,17 @@ binary_is_stale() {
     [ -n "$(find src -type f -newer "$BINARY" -print -quit)" ]
 }
 
+cmd_soak() {
+    if [ "$#" -ne 1 ]; then
+        echo "usage: ./build.sh soak MINUTES" >&2
+        exit 2
+    fi
+    if binary_is_stale; then
+        cmd_publish >&2
+    fi
+    NBDFAST="$PWD/$BINARY" bench/soak.sh "$1"
+}
+
 cmd_run() {
     if binary_is_stale; then
         cmd_publish >&2
@@ -198,6 +213,7 @@ main() {
         publish) cmd_publish ;;
         test) cmd_test ;;
         bench) cmd_bench "$@" ;;
+        soak) cmd_soak "$@" ;;
         run) cmd_run "$@" ;;
         help | -h | --help) usage ;;
         *)

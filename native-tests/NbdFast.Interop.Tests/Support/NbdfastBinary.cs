@@ -22,7 +22,7 @@ public static class NbdfastBinary
             return System.IO.Path.GetFullPath(fromEnvironment);
         }
 
-        string? root = FindRepositoryRoot(AppContext.BaseDirectory);
+        string? root = RepositoryRoot.Find();
         if (root is null)
         {
             throw new InvalidOperationException(
@@ -36,17 +36,5 @@ public static class NbdfastBinary
         return candidates.FirstOrDefault(File.Exists) ?? throw new InvalidOperationException(
             $"the nbdfast binary was not found (looked for {string.Join(" and ", candidates)}); set NBDFAST_BINARY " +
             "or build it with 'dotnet publish src/NbdFast.Cli/NbdFast.Cli.csproj -c Release -r linux-x64 -o artifacts/publish'");
-    }
-
-    private static string? FindRepositoryRoot(string start)
-    {
-        for (DirectoryInfo? directory = new(start); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(System.IO.Path.Combine(directory.FullName, "NbdFast.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-        return null;
     }
 }
