@@ -259,11 +259,7 @@ public sealed class CopyOnWriteDeviceTests
         return buffer[..count];
     }
 
-    private static IEnumerable<string> OpenFilesUnder(string directory) =>
-        Directory.EnumerateFileSystemEntries("/proc/self/fd")
-            .Select(fd => new FileInfo(fd).LinkTarget)
-            .Where(target => target is not null && target.StartsWith(directory + "/", StringComparison.Ordinal))
-            .Select(target => target!);
+    private static IEnumerable<string> OpenFilesUnder(string directory) => OverlayFileTests.OpenFilesUnder(directory);
 
     private static BlockExtent Data(long length) => new(length, ExtentState.Data);
     private static BlockExtent HoleZero(long length) => new(length, ExtentState.Hole | ExtentState.Zero);

@@ -62,10 +62,24 @@ internal sealed class ClusterStateMap
         }
     }
 
-    /// <summary>Sets clusters <paramref name="first"/> to <paramref name="last"/> inclusive.</summary>
+    /// <summary>
+    /// Sets clusters <paramref name="first"/> to <paramref name="last"/> inclusive. The caller holds the cluster
+    /// lock on the whole range, so words lying entirely inside it are stored outright (a trim of a terabyte
+    /// touches a few hundred thousand words, not millions of clusters); only the two edge words need CAS.
+    /// </summary>
     public void SetRange(long first, long last, ClusterState state)
     {
-        for (long cluster = first; cluster <= last; cluster++)
+        long cluster = first;
+        for (; cluster <= last && cluster % PerWord != 0; cluster++)
+        {
+            Set(cluster, state);
+        }
+        long filled = unchecked((long)state * 0x5555_5555_5555_5555L); // the two-bit state repeated 32 times
+        for (; last - cluster + 1 >= PerWord; cluster += PerWord)
+        {
+            Volatile.Write(ref _words[cluster / PerWord], filled);
+        }
+        for (; cluster <= last; cluster++)
         {
             Set(cluster, state);
         }

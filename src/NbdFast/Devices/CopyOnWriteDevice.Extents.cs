@@ -8,6 +8,10 @@ public sealed partial class CopyOnWriteDevice
     {
         CheckRange(offset, length);
         ArgumentOutOfRangeException.ThrowIfZero(extents.Length, nameof(extents));
+        if (length == 0)
+        {
+            return 0;
+        }
         long end = offset + length;
         int written = 0;
         while (offset < end)

@@ -69,7 +69,7 @@ public sealed partial class CopyOnWriteDevice
         else
         {
             _map.SetRange(first, last, target);
-            _overlay.Release(start, end - start);
+            await _overlay.ReleaseAsync(start, end - start).ConfigureAwait(false);
         }
     }
 

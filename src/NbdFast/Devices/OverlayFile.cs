@@ -22,13 +22,16 @@ internal sealed class OverlayFile : IDisposable
     public bool Anonymous { get; }
 
     /// <summary>Creates a sparse overlay of <paramref name="size"/> bytes in <paramref name="directory"/>.</summary>
-    public static OverlayFile Create(string directory, long size)
+    /// <param name="directory">An existing directory.</param>
+    /// <param name="size">The device size.</param>
+    /// <param name="tryAnonymous">Try O_TMPFILE first (false only to test the fallback).</param>
+    public static OverlayFile Create(string directory, long size, bool tryAnonymous = true)
     {
         if (!Directory.Exists(directory))
         {
             throw new DirectoryNotFoundException($"The overlay directory {directory} does not exist.");
         }
-        SafeFileHandle? handle = PosixFile.TryOpenAnonymous(directory);
+        SafeFileHandle? handle = tryAnonymous ? PosixFile.TryOpenAnonymous(directory) : null;
         bool anonymous = handle is not null;
         if (handle is null)
         {
@@ -74,8 +77,11 @@ internal sealed class OverlayFile : IDisposable
 
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source) => RandomAccess.WriteAsync(_handle, source, offset);
 
-    /// <summary>Releases the space of a range whose clusters now read as zeroes; best effort (the map is what counts).</summary>
-    public void Release(long offset, long length) => PosixFile.TryPunchHole(_handle, offset, length);
+    /// <summary>
+    /// Releases the space of a range whose clusters now read as zeroes; best effort (the map is what counts).
+    /// Off the caller's thread: punching a large range can take a while.
+    /// </summary>
+    public Task ReleaseAsync(long offset, long length) => Task.Run(() => PosixFile.TryPunchHole(_handle, offset, length));
 
     /// <summary>fdatasync, off the caller's thread (which may be an io_uring reactor).</summary>
     public Task SyncAsync() => Task.Run(() => PosixFile.DataSync(_handle));
