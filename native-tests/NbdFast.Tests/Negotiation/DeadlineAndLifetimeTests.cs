@@ -84,7 +84,7 @@ public class DeadlineAndLifetimeTests
         {
             var channel = new NbdChannel(new NetworkStream(socket, ownsSocket: true));
             Task serving = Task.Run(() => NbdServer.WithConnectionAsync(channel, null,
-                (_, connection) => connection.ServeAsync(new Devices.MemoryDevice(4096), readOnly: true)));
+                (_, connection) => connection.ServeAsync(new NbdFast.Devices.MemoryDevice(4096), readOnly: true)));
 
             await client.StartAsync();
             await client.GoAsync("x");

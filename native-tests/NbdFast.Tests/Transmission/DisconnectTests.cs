@@ -51,7 +51,7 @@ public class DisconnectTests
     [InlineData(ReplyStyle.Extended)]
     public async Task DiscIsNotAnswered(ReplyStyle style)
     {
-        await using TransmissionServer server = await TransmissionServer.StartAsync(new Devices.MemoryDevice(65536), style);
+        await using TransmissionServer server = await TransmissionServer.StartAsync(new NbdFast.Devices.MemoryDevice(65536), style);
         await server.DisconnectAsync();
     }
 }

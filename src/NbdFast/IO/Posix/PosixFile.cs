@@ -28,6 +28,29 @@ internal static unsafe partial class PosixFile
     private const int OCloexec = 0x80000;
     private const int ORdOnly = 0;
     private const int ORdWr = 2;
+    private const int OTmpFile = 0x410000; // __O_TMPFILE | O_DIRECTORY
+    private const int UserReadWrite = 0x180; // 0600
+
+    /// <summary>
+    /// Creates a nameless read-write file in <paramref name="directory"/> (O_TMPFILE): it never appears in
+    /// the directory, so nothing is left behind however the process ends. Returns null when the filesystem or
+    /// kernel cannot (the caller then creates a named file and unlinks it at once).
+    /// </summary>
+    public static SafeFileHandle? TryOpenAnonymous(string directory)
+    {
+        int fd;
+        fixed (byte* name = System.Text.Encoding.UTF8.GetBytes(directory + "\0"))
+        {
+            fd = OpenWithModeNative(name, OTmpFile | ORdWr | OCloexec, UserReadWrite);
+        }
+        if (fd >= 0)
+        {
+            return new SafeFileHandle(fd, ownsHandle: true);
+        }
+        int error = Marshal.GetLastPInvokeError();
+        // EOPNOTSUPP, EISDIR (kernel without O_TMPFILE), EINVAL: fall back; anything else is a real failure.
+        return error is 95 or 21 or 22 ? null : throw Error(error);
+    }
 
     /// <summary>Opens <paramref name="path"/> with O_DIRECT (no page cache); .NET's File API cannot ask for it.</summary>
     public static SafeFileHandle OpenDirect(string path, bool readOnly)
@@ -79,6 +102,10 @@ internal static unsafe partial class PosixFile
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true)]
     private static partial int OpenNative(byte* path, int flags);
 
+    // open is variadic; the mode travels in the third integer register either way on Linux x86-64 and arm64.
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true)]
+    private static partial int OpenWithModeNative(byte* path, int flags, int mode);
+
     [LibraryImport("libc", EntryPoint = "pread", SetLastError = true)]
     private static partial nint PreadNative(int fd, void* buffer, nuint count, long offset);
 
@@ -124,6 +151,14 @@ internal static unsafe partial class PosixFile
             }
         }
         return false;
+    }
+
+    /// <summary>Bytes the filesystem has allocated to the file (st_blocks counts 512-byte units).</summary>
+    public static long AllocatedBytes(SafeFileHandle handle)
+    {
+        stat st;
+        Check(fstat(Fd(handle), &st));
+        return (long)st.st_blocks * 512;
     }
 
     public static long BlockDeviceSize(SafeFileHandle handle)
