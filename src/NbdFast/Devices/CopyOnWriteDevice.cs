@@ -181,6 +181,20 @@ public sealed partial class CopyOnWriteDevice : IBlockDevice
         return _baseCaches && length > 0 ? _base.CacheAsync(offset, length, cancellationToken) : ValueTask.CompletedTask;
     }
 
+    /// <summary>
+    /// Forgets every write: the device reads as its base again and the overlay's space is given back. For a
+    /// snapshot whose last client has left; the caller guarantees no request is in flight.
+    /// </summary>
+    public void Discard()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_map.ClusterCount > 0)
+        {
+            _map.SetRange(0, _map.ClusterCount - 1, ClusterState.Base);
+        }
+        _overlay.ReleaseAll();
+    }
+
     /// <summary>Closes the overlay, which gives its space back, and disposes the base when this device owns it.</summary>
     public async ValueTask DisposeAsync()
     {

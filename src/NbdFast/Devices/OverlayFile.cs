@@ -83,6 +83,9 @@ internal sealed class OverlayFile : IDisposable
     /// </summary>
     public Task ReleaseAsync(long offset, long length) => Task.Run(() => PosixFile.TryPunchHole(_handle, offset, length));
 
+    /// <summary>Releases the whole file's space at once (the caller has reset the map); best effort.</summary>
+    public void ReleaseAll() => PosixFile.TryPunchHole(_handle, 0, RandomAccess.GetLength(_handle));
+
     /// <summary>fdatasync, off the caller's thread (which may be an io_uring reactor).</summary>
     public Task SyncAsync() => Task.Run(() => PosixFile.DataSync(_handle));
 
