@@ -133,6 +133,11 @@ internal sealed unsafe partial class UringConnection
     /// <summary>The request is answered (or abandoned): its memory and budget return, and reading may resume.</summary>
     private void ReleaseSlot(UringSlot slot)
     {
+        if (slot.ShutdownReply)
+        {
+            _shutdownReplies--;
+        }
+        NoteActivity();
         slot.Reset(_reactor.Buffers);
         _inFlight--;
         _inFlightBytes -= slot.Cost;
