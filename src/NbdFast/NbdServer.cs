@@ -46,6 +46,11 @@ public static class NbdServer
     {
         ArgumentNullException.ThrowIfNull(channel);
         options ??= NegotiationOptions.Default;
+        if (options.ShutdownGrace < TimeSpan.Zero && options.ShutdownGrace != Timeout.InfiniteTimeSpan)
+        {
+            // Checked here: the grace is started from the host's cancel, where a throw would land on the wrong thread.
+            throw new ArgumentOutOfRangeException(nameof(options), options.ShutdownGrace, "ShutdownGrace must be zero or positive, or Timeout.InfiniteTimeSpan.");
+        }
         using var deadline = new CancellationTokenSource();
         if (options.HandshakeTimeout != Timeout.InfiniteTimeSpan)
         {
