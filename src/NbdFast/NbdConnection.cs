@@ -121,7 +121,7 @@ public sealed class NbdConnection : IAsyncDisposable
                     return;
                 }
                 // Under the lock: once CloseAsync has looked, no ring session may start on the socket.
-                ring = UringTransmission.Start(uring, socket, context);
+                ring = UringTransmission.Create(uring, socket, context);
                 _ring = ring;
             }
             await UringTransmission.RunAsync(ring, cancellationToken).ConfigureAwait(false);

@@ -55,9 +55,9 @@ internal sealed unsafe partial class UringConnection
     {
         public void Run(Reactor reactor)
         {
-            if (connection._closed)
+            if (connection._closed || connection._index < 0)
             {
-                return;
+                return; // not adopted yet: Run acts on the recorded request
             }
             if (abort)
             {
@@ -69,7 +69,8 @@ internal sealed unsafe partial class UringConnection
 
     private void AbortOnReactor()
     {
-        SetEnd(SessionEnd.Aborted);
+        // Stop reading first: releasing a slot would otherwise resume parsing.
+        StopReading(SessionEnd.Aborted);
         _broken = true;
         if (!_sendPosted)
         {
@@ -77,7 +78,6 @@ internal sealed unsafe partial class UringConnection
             // socket, and OnSent abandons the queue then.)
             AbandonReplies();
         }
-        StopReading(SessionEnd.Aborted);
     }
 
     /// <summary>Shuts both directions down; the receive and any send complete. Safe from any thread.</summary>

@@ -89,6 +89,9 @@ internal sealed unsafe partial class UringConnection : IReactorWork
         _timerWork = new TimerWork(this);
     }
 
+    /// <summary>The reactor that owns (or will adopt) the connection.</summary>
+    public Reactor Reactor => _reactor;
+
     /// <summary>Completes when the connection has closed, with the reason.</summary>
     public Task<SessionEnd> Completion => _done.Task;
 
@@ -108,6 +111,12 @@ internal sealed unsafe partial class UringConnection : IReactorWork
         _sendIovecs = (IoVec*)NativeMemory.Alloc((nuint)(MaxSendIovecs * sizeof(IoVec)));
         StartIdleTimer();
         PostReceive();
+        // A stop or abort requested before adoption was only recorded (see LifecycleWork): act on it now.
+        if (Volatile.Read(ref _abortRequested) != 0)
+        {
+            AbortOnReactor();
+        }
+        MaybeClose();
     }
 
     /// <summary>Routes a completion of this connection.</summary>

@@ -114,11 +114,12 @@ internal sealed unsafe partial class UringConnection
     private void AbandonReplies()
     {
         _broken = true;
+        // Stop reading first: releasing a slot would otherwise resume parsing requests nobody will hear about.
+        StopReading(SessionEnd.ClientGone);
         while (_sendCount > 0)
         {
             ReleaseSlot(DequeueSent());
         }
-        StopReading(SessionEnd.ClientGone);
     }
 
     private UringSlot DequeueSent()
