@@ -14,8 +14,13 @@ public sealed class NbdConnection : IAsyncDisposable
 {
     private readonly NbdChannel _channel;
     private readonly NegotiationResult _negotiation;
+    private readonly Lock _gate = new();
     private int _served;
-    private int _closed;
+    private bool _closing;
+    private Task? _close;
+    private TaskCompletionSource? _serving;
+    private UringConnection? _ring;
+    private StreamSession? _session;
 
     internal NbdConnection(NbdChannel channel, NegotiationResult negotiation)
     {
@@ -46,26 +51,91 @@ public sealed class NbdConnection : IAsyncDisposable
     /// <param name="device">The block device to serve.</param>
     /// <param name="readOnly">Refuse writes (the default).</param>
     /// <param name="options">Pipelining limits and policies; <see cref="ServeOptions.Default"/> when null.</param>
-    /// <param name="cancellationToken">Stops reading new requests; those in flight are finished and answered.</param>
+    /// <param name="cancellationToken">
+    /// Graceful shutdown (on every transport). Requests already read are finished and answered normally;
+    /// every request parsed after the token fired (NBD_CMD_DISC excepted) is answered with NBD_ESHUTDOWN
+    /// (a simple reply or an error chunk, as negotiated; a WRITE's payload is consumed first). Once nothing
+    /// is in flight, a writable device is flushed, so every write acknowledged on this connection is durable;
+    /// then the session lingers, still answering ESHUTDOWN, until the client disconnects or
+    /// <see cref="ServeOptions.ShutdownLinger"/> elapses, and ServeAsync returns normally. When the client
+    /// chose its export with NBD_OPT_GO and its reply is still owed (no resolver), a token that has already
+    /// fired gets that GO answered with NBD_REP_ERR_SHUTDOWN instead, and ServeAsync returns at once.
+    /// </param>
+    /// <remarks>
+    /// The session also ends, and ServeAsync returns normally, after <see cref="ServeOptions.IdleTimeout"/>
+    /// without requests, and when <see cref="CloseAsync"/> is called meanwhile (hard stop; see there).
+    /// </remarks>
+    /// <exception cref="ObjectDisposedException">The connection was closed before serving began.</exception>
+    /// <exception cref="InvalidOperationException">The connection was already served.</exception>
+    /// <exception cref="Exception">
+    /// The final flush of a graceful shutdown failed: the device's exception (an <see cref="IOException"/> or a
+    /// <see cref="BlockDeviceException"/>) is thrown after the session has ended, so the host can report it.
+    /// </exception>
     public async Task ServeAsync(IBlockDevice device, bool readOnly = true, ServeOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(device);
+        options ??= ServeOptions.Default;
+        options.Validate();
         if (Interlocked.Exchange(ref _served, 1) != 0)
         {
             throw new InvalidOperationException("A connection is served only once.");
         }
+        var serving = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_closing, this);
+            _serving = serving;
+        }
+        try
+        {
+            await ServeCoreAsync(device, readOnly, options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsClosing && e is IOException or ObjectDisposedException or OperationCanceledException or System.Net.Sockets.SocketException)
+        {
+            // Hard stop while the export reply was being sent: that is how serving ends.
+        }
+        finally
+        {
+            serving.TrySetResult();
+        }
+    }
+
+    private async Task ServeCoreAsync(IBlockDevice device, bool readOnly, ServeOptions options, CancellationToken cancellationToken)
+    {
         NegotiatedFeatures features = _negotiation.Features;
         NbdTransmissionFlags flags = TransmissionFlagsBuilder.For(device, readOnly, features, ExportName);
-        await SendPendingExportReplyAsync(device, readOnly, flags, cancellationToken).ConfigureAwait(false);
+        if (!await SendPendingExportReplyAsync(device, readOnly, flags, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
 
         var context = new TransmissionContext(device, flags, features.StructuredReplies, features.ExtendedHeaders,
-            features.HasAllocationContext(ExportName), options ?? ServeOptions.Default);
+            features.HasAllocationContext(ExportName), options);
         if (_channel.Uring is NbdUringEngine uring && _channel.Socket is { } socket && !_negotiation.TlsActive)
         {
-            await UringTransmission.RunAsync(uring, socket, context, cancellationToken).ConfigureAwait(false);
+            UringConnection ring;
+            lock (_gate)
+            {
+                if (_closing)
+                {
+                    return;
+                }
+                // Under the lock: once CloseAsync has looked, no ring session may start on the socket.
+                ring = UringTransmission.Create(uring, socket, context);
+                _ring = ring;
+            }
+            await UringTransmission.RunAsync(ring, cancellationToken).ConfigureAwait(false);
             return;
         }
         var session = new StreamSession(_negotiation.Transport, context);
+        lock (_gate)
+        {
+            if (_closing)
+            {
+                return;
+            }
+            _session = session;
+        }
         await session.RunAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -77,23 +147,104 @@ public sealed class NbdConnection : IAsyncDisposable
         return ServeAsync(export.Device, export.ReadOnly, options, cancellationToken);
     }
 
-    /// <summary>Closes the connection. Safe to call more than once.</summary>
-    public async ValueTask CloseAsync()
+    /// <summary>
+    /// Closes the connection. Safe to call more than once and from any thread; every call waits for the same close.
+    /// While <see cref="ServeAsync(IBlockDevice, bool, ServeOptions?, CancellationToken)"/> runs this is a hard
+    /// stop: pending reads and sends are cut (the socket is shut down; on io_uring the descriptor is only closed
+    /// once no submission refers to it), replies not yet sent are dropped, no final flush is made, and ServeAsync
+    /// returns normally as soon as the device operations already started have completed; this call returns
+    /// after that. Otherwise a TLS session gets its close-notify first.
+    /// </summary>
+    public ValueTask CloseAsync()
     {
-        if (Interlocked.Exchange(ref _closed, 1) == 0)
+        TaskCompletionSource? mine = null;
+        Task close;
+        lock (_gate)
         {
-            if (_negotiation.TlsActive)
+            if (_close is null)
             {
-                await TlsUpgrade.CloseAsync(_negotiation.Transport).ConfigureAwait(false);
+                _closing = true;
+                mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _close = mine.Task;
             }
-            await _channel.DisposeAsync().ConfigureAwait(false);
+            close = _close;
         }
+        if (mine is not null)
+        {
+            _ = CloseCoreAsync(mine);
+        }
+        return new ValueTask(close);
     }
 
     /// <summary>Same as <see cref="CloseAsync"/>.</summary>
     public ValueTask DisposeAsync() => CloseAsync();
 
-    private async ValueTask SendPendingExportReplyAsync(IBlockDevice device, bool readOnly, NbdTransmissionFlags flags, CancellationToken cancellationToken)
+    private bool IsClosing
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _closing;
+            }
+        }
+    }
+
+    private async Task CloseCoreAsync(TaskCompletionSource done)
+    {
+        try
+        {
+            TaskCompletionSource? serving;
+            UringConnection? ring;
+            StreamSession? session;
+            lock (_gate)
+            {
+                (serving, ring, session) = (_serving, _ring, _session);
+            }
+            if (serving is not null && !serving.Task.IsCompleted)
+            {
+                if (ring is not null)
+                {
+                    ring.Abort();
+                }
+                else
+                {
+                    // The raw stream under any TLS layer: closing it fails every pending read and write.
+                    session?.Abort();
+                    await _channel.Stream.DisposeAsync().ConfigureAwait(false);
+                }
+                await serving.Task.ConfigureAwait(false);
+                if (_negotiation.TlsActive)
+                {
+                    await DisposeQuietlyAsync(_negotiation.Transport).ConfigureAwait(false);
+                }
+            }
+            else if (_negotiation.TlsActive)
+            {
+                await TlsUpgrade.CloseAsync(_negotiation.Transport).ConfigureAwait(false);
+            }
+            await _channel.DisposeAsync().ConfigureAwait(false);
+            done.TrySetResult();
+        }
+        catch (Exception e)
+        {
+            done.TrySetException(e);
+        }
+    }
+
+    private static async ValueTask DisposeQuietlyAsync(Stream stream)
+    {
+        try
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+    }
+
+    /// <summary>Sends the reply to the client's final option if it is still owed; false when GO was refused for shutdown.</summary>
+    private async ValueTask<bool> SendPendingExportReplyAsync(IBlockDevice device, bool readOnly, NbdTransmissionFlags flags, CancellationToken shutdown)
     {
         NbdExport export = _negotiation.Export ?? new NbdExport(device, readOnly);
         switch (_negotiation.Pending)
@@ -104,21 +255,29 @@ public sealed class NbdConnection : IAsyncDisposable
                 {
                     throw new InvalidOperationException("The device differs from the export already described to the client.");
                 }
-                return;
+                return true;
             case PendingExportReply.Go:
             {
+                // The shutdown token is not a reason to cut this write short: it only decides what is written.
                 var output = new HandshakeStream(_negotiation.Transport);
+                if (shutdown.IsCancellationRequested)
+                {
+                    ExportReplies.WriteShutdownRefusal(output, (uint)NbdOption.Go);
+                    await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                    return false;
+                }
                 ExportReplies.WriteInfoAndAck(output, (uint)NbdOption.Go, ExportName, export, flags, _negotiation.InfoRequests);
-                await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-                return;
+                await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                return true;
             }
             case PendingExportReply.ExportName:
             {
                 var output = new HandshakeStream(_negotiation.Transport);
                 ExportReplies.WriteExportName(output, export, flags, _negotiation.Features.NoZeroes);
-                await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-                return;
+                await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                return true;
             }
         }
+        return true;
     }
 }

@@ -12,6 +12,12 @@ public sealed record NegotiationOptions
     /// <summary>Time allowed from connection to the chosen export. Default 10 s; <see cref="Timeout.InfiniteTimeSpan"/> turns it off.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// When the host cancels <see cref="NbdServer.ConnectAsync"/> (shutdown), how long the server waits for the
+    /// client's next option to answer it with NBD_REP_ERR_SHUTDOWN before it simply closes. Default 1 s.
+    /// </summary>
+    public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>The defaults.</summary>
     public static NegotiationOptions Default { get; } = new();
 }

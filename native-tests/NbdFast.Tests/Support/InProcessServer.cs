@@ -204,6 +204,12 @@ public sealed class InProcessServer : IAsyncDisposable
         return _connections.IsEmpty ? text.Append(" (no connections)").ToString() : text.ToString();
     }
 
+    /// <summary>
+    /// Cancels the token every ConnectAsync and ServeAsync was given (the host's shutdown signal) and returns
+    /// once the library has reacted to it; unlike <see cref="DisposeAsync"/> it neither stops listening nor waits.
+    /// </summary>
+    public Task ShutdownAsync() => _stopping.CancelAsync();
+
     /// <summary>Stops listening, ends open sessions and removes the unix socket.</summary>
     public async ValueTask DisposeAsync()
     {

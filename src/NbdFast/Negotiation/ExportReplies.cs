@@ -33,6 +33,11 @@ internal static class ExportReplies
         output.Advance(HandshakeCodec.WriteExportNameReply(output.Reserve(NbdLimits.ExportNameReplySize + NbdLimits.ExportNameReplyPadding),
             (ulong)export.Device.Size, flags, noZeroes));
 
+    /// <summary>Queues NBD_REP_ERR_SHUTDOWN for an option the server will not act on because it is shutting down.</summary>
+    public static void WriteShutdownRefusal(HandshakeStream output, uint option) =>
+        output.Advance(HandshakeCodec.WriteError(output.Reserve(MaxTextReply(OptionNegotiator.ShutdownMessage)), option,
+            NbdOptionReplyType.ErrShutdown, OptionNegotiator.ShutdownMessage));
+
     /// <summary>Room for an option reply carrying <paramref name="text"/> plus a few fixed fields.</summary>
     public static int MaxTextReply(string text) => NbdLimits.OptionReplyHeaderSize + 8 + text.Length * 3;
 

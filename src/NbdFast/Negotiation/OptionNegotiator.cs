@@ -20,9 +20,14 @@ internal sealed partial class OptionNegotiator
     private bool _tlsActive;
     private int _optionBudget;
     private bool _listBudgetGranted;
+    private readonly CancellationToken _shutdown;
 
-    public OptionNegotiator(Stream stream, IReadOnlyList<string>? offer, NbdExportResolver? resolver, NegotiationOptions options, NbdTlsOptions? tls = null)
+    // shutdown: the host's shutdown signal. It does not interrupt reads (the caller bounds them with a grace
+    // period); once it has fired, the next option is answered with NBD_REP_ERR_SHUTDOWN instead of being handled.
+    public OptionNegotiator(Stream stream, IReadOnlyList<string>? offer, NbdExportResolver? resolver, NegotiationOptions options,
+        NbdTlsOptions? tls = null, CancellationToken shutdown = default)
     {
+        _shutdown = shutdown;
         _io = new HandshakeStream(stream);
         _tls = tls;
         _offer = offer;
@@ -72,6 +77,10 @@ internal sealed partial class OptionNegotiator
             try
             {
                 await _io.ReadExactAsync(data.AsMemory(0, (int)header.Length), cancellationToken).ConfigureAwait(false);
+                if (_shutdown.IsCancellationRequested && header.Option != (uint)NbdOption.Abort)
+                {
+                    await RefuseForShutdownAsync(header.Option, cancellationToken).ConfigureAwait(false);
+                }
                 NegotiationResult? result = await HandleOptionAsync(header.Option, data.AsMemory(0, (int)header.Length), cancellationToken).ConfigureAwait(false);
                 await _io.FlushAsync(cancellationToken).ConfigureAwait(false);
                 if (result is not null)
@@ -85,6 +94,23 @@ internal sealed partial class OptionNegotiator
             }
         }
     }
+
+    /// <summary>
+    /// The server is shutting down: NBD_REP_ERR_SHUTDOWN (EXPORT_NAME has no error reply, so it only gets the
+    /// close), then <see cref="OperationCanceledException"/> so the caller closes the connection.
+    /// </summary>
+    private async ValueTask RefuseForShutdownAsync(uint option, CancellationToken cancellationToken)
+    {
+        if (option != (uint)NbdOption.ExportName)
+        {
+            WriteError(option, NbdOptionReplyType.ErrShutdown, ShutdownMessage);
+            await _io.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        throw new OperationCanceledException("The server is shutting down.", _shutdown);
+    }
+
+    /// <summary>The text sent with NBD_REP_ERR_SHUTDOWN.</summary>
+    public const string ShutdownMessage = "the server is shutting down";
 
     /// <summary>FORCEDTLS before STARTTLS: only STARTTLS and ABORT are honoured.</summary>
     private bool MustRefuseBeforeTls(uint option) =>

@@ -17,7 +17,6 @@ internal sealed partial class StreamSession
     private readonly InFlightBudget _budget;
     private readonly ObjectPool<RequestContext> _pool;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
-    private readonly CancellationTokenSource _broken = new();
     private readonly byte[] _header = new byte[NbdLimits.ExtendedRequestHeaderSize];
     private readonly byte[] _scratch = new byte[Math.Max(ReplyEncoder.MaxSmallReply, 64 * 1024)];
 
@@ -33,24 +32,29 @@ internal sealed partial class StreamSession
     /// <summary>How the session ended.</summary>
     public SessionEnd End { get; private set; }
 
-    /// <summary>Serves requests until the client disconnects, breaks framing, or <paramref name="cancellationToken"/> fires.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Serves requests until the client disconnects, breaks framing, stays idle too long, the session is
+    /// aborted, or a graceful shutdown (<paramref name="shutdown"/>) has drained, flushed and lingered.
+    /// Every request already started is finished (and answered, if the connection still works) first.
+    /// </summary>
+    /// <exception cref="Exception">The final flush of a graceful shutdown failed (the device's exception).</exception>
+    public async Task<SessionEnd> RunAsync(CancellationToken shutdown)
     {
-        using CancellationTokenSource linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _broken.Token);
+        StartIdleTimer();
+        CancellationTokenRegistration registration = shutdown.Register(static s => ((StreamSession)s!).BeginShutdown(), this);
         try
         {
-            End = await ReadLoopAsync(linked.Token).ConfigureAwait(false);
+            End = await ReadLoopAsync(_stop.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException or NotSupportedException)
         {
-            End = _broken.IsCancellationRequested ? SessionEnd.ClientGone : SessionEnd.Cancelled;
-        }
-        catch (IOException)
-        {
-            End = SessionEnd.ClientGone;
+            End = StopReason ?? SessionEnd.ClientGone;
         }
         // Every request already started is finished and answered before the connection closes.
         await _budget.WhenIdleAsync().ConfigureAwait(false);
+        await registration.DisposeAsync().ConfigureAwait(false);
+        await FinishAsync().ConfigureAwait(false);
+        return End;
     }
 
     private async Task<SessionEnd> ReadLoopAsync(CancellationToken cancellationToken)
@@ -71,48 +75,73 @@ internal sealed partial class StreamSession
             {
                 return SessionEnd.Disconnect;
             }
-
-            ulong payload = _context.PayloadLength(request);
-            if (payload > _context.MaxPayload)
+            NoteActivity();
+            if (!_budget.TryBeginRequest())
             {
+                // Shutting down: consume what the request carries, then ESHUTDOWN.
+                ulong payload = _context.PayloadLength(request);
                 if (payload > (ulong)_context.Options.MaxDrainedPayload)
                 {
                     return SessionEnd.FramingLost;
                 }
                 await DrainAsync((long)payload, cancellationToken).ConfigureAwait(false);
-                await SendInlineErrorAsync(request, request.Command == NbdCommand.Write ? NbdError.Overflow : NbdError.Invalid, "payload longer than the maximum", cancellationToken).ConfigureAwait(false);
+                await SendInlineErrorAsync(request, NbdError.Shutdown, ShutdownMessage, cancellationToken).ConfigureAwait(false);
                 continue;
             }
-
-            Verdict verdict;
-            if (payload != 0 && request.Command == NbdCommand.BlockStatus && _context.Advertises(NbdTransmissionFlags.BlockStatusPayload))
+            try
             {
-                (verdict, request) = await ReadBlockStatusPayloadAsync(request, (int)payload, cancellationToken).ConfigureAwait(false);
-                payload = 0;
-            }
-            else
-            {
-                verdict = payload != 0 && request.Command != NbdCommand.Write
-                    ? new Verdict(NbdError.Invalid, Message: "this command takes no payload")
-                    : RequestValidator.Validate(request, _context);
-            }
-            if (!verdict.IsOk)
-            {
-                if (verdict.EndSession)
+                if (await HandleRequestAsync(request, cancellationToken).ConfigureAwait(false) is SessionEnd end)
                 {
-                    await SendInlineErrorAsync(request, verdict.Error, verdict.Message, cancellationToken).ConfigureAwait(false);
-                    return SessionEnd.ReadOnlyViolation;
+                    return end;
                 }
-                await DrainAsync((long)payload, cancellationToken).ConfigureAwait(false);
-                await SendInlineErrorAsync(request, verdict.Error, verdict.Message, cancellationToken).ConfigureAwait(false);
-                continue;
             }
+            finally
+            {
+                _budget.EndRequest();
+            }
+        }
+    }
 
-            if (!await StartAsync(request, (int)payload, cancellationToken).ConfigureAwait(false))
+    /// <summary>Validates and starts one request, or answers it inline. Returns how the session ends, or null to go on.</summary>
+    private async ValueTask<SessionEnd?> HandleRequestAsync(NbdRequest request, CancellationToken cancellationToken)
+    {
+        ulong payload = _context.PayloadLength(request);
+        if (payload > _context.MaxPayload)
+        {
+            if (payload > (ulong)_context.Options.MaxDrainedPayload)
             {
                 return SessionEnd.FramingLost;
             }
+            await DrainAsync((long)payload, cancellationToken).ConfigureAwait(false);
+            await SendInlineErrorAsync(request, request.Command == NbdCommand.Write ? NbdError.Overflow : NbdError.Invalid, "payload longer than the maximum", cancellationToken).ConfigureAwait(false);
+            return null;
         }
+
+        Verdict verdict;
+        if (payload != 0 && request.Command == NbdCommand.BlockStatus && _context.Advertises(NbdTransmissionFlags.BlockStatusPayload))
+        {
+            (verdict, request) = await ReadBlockStatusPayloadAsync(request, (int)payload, cancellationToken).ConfigureAwait(false);
+            payload = 0;
+        }
+        else
+        {
+            verdict = payload != 0 && request.Command != NbdCommand.Write
+                ? new Verdict(NbdError.Invalid, Message: "this command takes no payload")
+                : RequestValidator.Validate(request, _context);
+        }
+        if (!verdict.IsOk)
+        {
+            if (verdict.EndSession)
+            {
+                await SendInlineErrorAsync(request, verdict.Error, verdict.Message, cancellationToken).ConfigureAwait(false);
+                return SessionEnd.ReadOnlyViolation;
+            }
+            await DrainAsync((long)payload, cancellationToken).ConfigureAwait(false);
+            await SendInlineErrorAsync(request, verdict.Error, verdict.Message, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        return await StartAsync(request, (int)payload, cancellationToken).ConfigureAwait(false) ? null : SessionEnd.FramingLost;
     }
 
     /// <summary>Acquires budget, receives any payload, and starts the request. False when the payload was cut short.</summary>
@@ -207,21 +236,25 @@ internal sealed partial class StreamSession
         cancellationToken.ThrowIfCancellationRequested();
     }
 
-    /// <summary>Sends one whole reply; replies never interleave. A failed send marks the connection broken.</summary>
+    /// <summary>
+    /// Sends one whole reply; replies never interleave. A failed send marks the connection broken. The stop
+    /// token only fires when no request is in flight (idle, linger over) or the connection is gone, so it
+    /// never cuts a reply that is owed.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendAsync(ReadOnlyMemory<byte> reply)
     {
         await _sendLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (!_broken.IsCancellationRequested)
+            if (!_stop.IsCancellationRequested)
             {
-                await _stream.WriteAsync(reply).ConfigureAwait(false);
+                await _stream.WriteAsync(reply, _stop.Token).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException or OperationCanceledException)
         {
-            _broken.Cancel();
+            Stop(SessionEnd.ClientGone);
         }
         finally
         {
@@ -234,6 +267,7 @@ internal sealed partial class StreamSession
         long cost = rc.Cost;
         rc.Reset();
         _pool.Return(rc);
+        NoteActivity();
         _budget.Release(cost);
     }
 }
@@ -249,6 +283,10 @@ internal enum SessionEnd
     FramingLost,
     /// <summary>A write-type request on a read-only export, with the session-ending policy.</summary>
     ReadOnlyViolation,
-    /// <summary>The host cancelled serving.</summary>
-    Cancelled,
+    /// <summary>A graceful shutdown drained and flushed the session, and the linger ran out.</summary>
+    Shutdown,
+    /// <summary>No request arrived for <see cref="ServeOptions.IdleTimeout"/> while nothing was in flight.</summary>
+    IdleTimeout,
+    /// <summary>The host closed the connection while it was being served (hard stop).</summary>
+    Aborted,
 }

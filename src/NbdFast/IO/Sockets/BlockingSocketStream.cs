@@ -28,7 +28,13 @@ internal sealed class BlockingSocketStream(Socket socket) : Stream
         using CancellationTokenRegistration registration = Register(cancellationToken);
         try
         {
-            return ValueTask.FromResult(Socket.Receive(buffer.Span, SocketFlags.None));
+            int received = Socket.Receive(buffer.Span, SocketFlags.None);
+            if (received == 0)
+            {
+                // The cancellation's shutdown(2) looks like the client's end of stream: say which it was.
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+            return ValueTask.FromResult(received);
         }
         catch (SocketException e)
         {

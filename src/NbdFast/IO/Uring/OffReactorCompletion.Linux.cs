@@ -12,4 +12,19 @@ internal static class OffReactorCompletion
         slot.ExecutorReply = await pending.ConfigureAwait(false);
         reactor.Post(slot);
     }
+
+    /// <summary>Waits for a device flush on whatever thread completes it, then posts its outcome to the reactor.</summary>
+    public static async Task HandBackFlushAsync(Reactor reactor, ValueTask pending, Func<Exception?, IReactorWork> done)
+    {
+        Exception? error = null;
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            error = e;
+        }
+        reactor.Post(done(error));
+    }
 }

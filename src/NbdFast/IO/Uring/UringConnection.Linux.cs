@@ -63,6 +63,10 @@ internal sealed unsafe partial class UringConnection : IReactorWork
     {
         _reactor = reactor;
         _socket = socket;
+        // Hold the descriptor open for as long as the ring may use it, whoever disposes the socket meanwhile
+        // (a closed fd number can be reused by the next accept, and a late completion would hit that socket).
+        bool added = false;
+        socket.SafeHandle.DangerousAddRef(ref added);
         _fd = (int)socket.SafeHandle.DangerousGetHandle();
         _context = context;
         _executor = new RequestExecutor(context);
@@ -82,7 +86,11 @@ internal sealed unsafe partial class UringConnection : IReactorWork
             _freeSlots.Push(_slots[i]);
         }
         _sendQueue = new UringSlot?[slots];
+        _timerWork = new TimerWork(this);
     }
+
+    /// <summary>The reactor that owns (or will adopt) the connection.</summary>
+    public Reactor Reactor => _reactor;
 
     /// <summary>Completes when the connection has closed, with the reason.</summary>
     public Task<SessionEnd> Completion => _done.Task;
@@ -101,30 +109,14 @@ internal sealed unsafe partial class UringConnection : IReactorWork
         _receive = (byte*)NativeMemory.Alloc(ReceiveCapacity);
         _message = (MsgHdr*)NativeMemory.AllocZeroed((nuint)sizeof(MsgHdr));
         _sendIovecs = (IoVec*)NativeMemory.Alloc((nuint)(MaxSendIovecs * sizeof(IoVec)));
+        StartIdleTimer();
         PostReceive();
-    }
-
-    /// <summary>Stops reading new requests (host shutdown); what is in flight is finished and answered.</summary>
-    public void RequestStop() => _reactor.Post(new StopWork(this));
-
-    private sealed class StopWork(UringConnection connection) : IReactorWork
-    {
-        public void Run(Reactor reactor)
+        // A stop or abort requested before adoption was only recorded (see LifecycleWork): act on it now.
+        if (Volatile.Read(ref _abortRequested) != 0)
         {
-            if (connection._closed || connection._readStopped)
-            {
-                return;
-            }
-            connection.SetEnd(SessionEnd.Cancelled);
-            try
-            {
-                // Completes the outstanding receive with 0, which ends reading through the normal path.
-                connection._socket.Shutdown(SocketShutdown.Receive);
-            }
-            catch (SocketException)
-            {
-            }
+            AbortOnReactor();
         }
+        MaybeClose();
     }
 
     /// <summary>Routes a completion of this connection.</summary>
@@ -151,6 +143,9 @@ internal sealed unsafe partial class UringConnection : IReactorWork
             case OpKind.DeviceFallocate:
                 OnFallocated(_slots[slot], result);
                 break;
+            case OpKind.FinalFlush:
+                FinishFinalFlush(result < 0 ? new BlockDeviceException(BlockDeviceException.FromErrno(-result), $"the final flush failed (errno {-result})") : null);
+                break;
             case OpKind.DeviceRead:
             case OpKind.DeviceWrite:
             case OpKind.DeviceFsync:
@@ -173,9 +168,10 @@ internal sealed unsafe partial class UringConnection : IReactorWork
     {
         SetEnd(end);
         _readStopped = true;
-        if (_payloadSlot is not null)
+        if (_payloadSlot is not null && !_receivePosted)
         {
-            // A write whose payload never fully arrived is not applied.
+            // A write whose payload never fully arrived is not applied. (With its receive still posted, the
+            // kernel may yet write into the buffer: OnPayload releases it when that receive completes.)
             ReleaseSlot(_payloadSlot);
             _payloadSlot = null;
         }
@@ -186,9 +182,18 @@ internal sealed unsafe partial class UringConnection : IReactorWork
         }
     }
 
+    /// <summary>
+    /// Runs after every event: moves a graceful shutdown on (flush once nothing is in flight) and closes
+    /// once reading has stopped and no submission, request, send or flush is outstanding.
+    /// </summary>
     private void MaybeClose()
     {
-        if (_readStopped && _pendingOps == 0 && _inFlight == 0 && !_sendPosted && !_closed)
+        if (_closed)
+        {
+            return;
+        }
+        AdvanceShutdown();
+        if (_readStopped && _pendingOps == 0 && _inFlight == 0 && !_sendPosted && _finalFlush != FlushState.Running)
         {
             Close();
         }
@@ -197,6 +202,7 @@ internal sealed unsafe partial class UringConnection : IReactorWork
     private void Close()
     {
         _closed = true;
+        _timer?.Dispose();
         if (_index >= 0)
         {
             _reactor.Unregister(_index);
@@ -210,8 +216,17 @@ internal sealed unsafe partial class UringConnection : IReactorWork
         NativeMemory.Free(_message);
         NativeMemory.Free(_sendIovecs);
         _receive = null;
+        // Only now, with nothing of ours left in the kernel, may the descriptor be closed.
+        _socket.SafeHandle.DangerousRelease();
         _socket.Dispose();
-        _done.TrySetResult(_end);
+        if (_flushError is not null)
+        {
+            _done.TrySetException(_flushError);
+        }
+        else
+        {
+            _done.TrySetResult(_end);
+        }
     }
 
     private ulong Tag(OpKind kind, int slot = 0) => UserData.Pack(kind, _index, slot, _generation);

@@ -45,6 +45,7 @@ internal sealed unsafe partial class UringConnection
             return;
         }
         _receiveEnd += result;
+        NoteActivity();
         ProcessInput();
     }
 
@@ -74,6 +75,16 @@ internal sealed unsafe partial class UringConnection
                 _receiveStart += headerSize;
                 StopReading(SessionEnd.Disconnect);
                 break;
+            }
+            // The flag is read per header, so a request that arrives after the host's cancel returned is refused.
+            if (_draining || Volatile.Read(ref _stopRequested) != 0)
+            {
+                _draining = true;
+                if (!RefuseForShutdown(request, headerSize))
+                {
+                    break;
+                }
+                continue;
             }
             ulong payload = _context.PayloadLength(request);
             long cost = request.Command == NbdCommand.Read ? (long)Math.Min(request.Length, _context.MaxPayload) : (long)Math.Min(payload, _context.MaxPayload);
@@ -183,6 +194,13 @@ internal sealed unsafe partial class UringConnection
         {
             return;
         }
+        if (_readStopped)
+        {
+            // Reading stopped while the kernel was still writing into this buffer: only now may it go back.
+            _payloadSlot = null;
+            ReleaseSlot(slot);
+            return;
+        }
         if (result <= 0)
         {
             StopReading(result == 0 ? SessionEnd.FramingLost : SessionEnd.ClientGone);
@@ -220,6 +238,37 @@ internal sealed unsafe partial class UringConnection
             }
         }
         Start(slot);
+    }
+
+    /// <summary>
+    /// A request that arrived during shutdown: ESHUTDOWN, after consuming any payload so framing holds.
+    /// False when reading must pause (no free slot, or the payload is still arriving) or stop.
+    /// </summary>
+    private bool RefuseForShutdown(in NbdRequest request, int headerSize)
+    {
+        ulong payload = _context.PayloadLength(request);
+        if (payload > (ulong)_context.Options.MaxDrainedPayload)
+        {
+            StopReading(SessionEnd.FramingLost);
+            return false;
+        }
+        if (!TryReserve(0, out UringSlot? slot))
+        {
+            _pausedForBudget = true;
+            return false;
+        }
+        _receiveStart += headerSize;
+        slot.Begin(request, 0);
+        slot.ShutdownReply = true;
+        _shutdownReplies++;
+        QueueError(slot, NbdError.Shutdown, StreamSession.ShutdownMessage, queue: payload == 0);
+        if (payload == 0)
+        {
+            return true;
+        }
+        _drainReply = slot;
+        _drainRemaining = (long)payload;
+        return ConsumeDrain();
     }
 
     /// <summary>Skips an unwanted payload; true once it is all consumed (its error reply is then queued).</summary>

@@ -114,11 +114,12 @@ internal sealed unsafe partial class UringConnection
     private void AbandonReplies()
     {
         _broken = true;
+        // Stop reading first: releasing a slot would otherwise resume parsing requests nobody will hear about.
+        StopReading(SessionEnd.ClientGone);
         while (_sendCount > 0)
         {
             ReleaseSlot(DequeueSent());
         }
-        StopReading(SessionEnd.ClientGone);
     }
 
     private UringSlot DequeueSent()
@@ -133,6 +134,11 @@ internal sealed unsafe partial class UringConnection
     /// <summary>The request is answered (or abandoned): its memory and budget return, and reading may resume.</summary>
     private void ReleaseSlot(UringSlot slot)
     {
+        if (slot.ShutdownReply)
+        {
+            _shutdownReplies--;
+        }
+        NoteActivity();
         slot.Reset(_reactor.Buffers);
         _inFlight--;
         _inFlightBytes -= slot.Cost;

@@ -49,6 +49,9 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
     /// <summary>This request's write holds its O_DIRECT device's gate in shared mode.</summary>
     public bool HoldsWriteGate;
 
+    /// <summary>The slot only carries an ESHUTDOWN reply to a request that arrived during shutdown.</summary>
+    public bool ShutdownReply;
+
     /// <summary>Reply bytes still to send.</summary>
     public long ReplyRemaining;
 
@@ -107,6 +110,7 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
     {
         Request = request;
         Cost = cost;
+        ShutdownReply = false;
         Progress = 0;
         IovCount = 0;
         ReplyRemaining = 0;

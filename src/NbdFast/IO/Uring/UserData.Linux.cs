@@ -12,6 +12,8 @@ internal enum OpKind : byte
     DeviceFsync = 7,
     LinkedSend = 8,
     DeviceFallocate = 9,
+    /// <summary>The fsync of a graceful shutdown, once nothing is in flight.</summary>
+    FinalFlush = 10,
 }
 
 /// <summary>
