@@ -59,14 +59,22 @@ public sealed class NbdConnection : IAsyncDisposable
         await SendPendingExportReplyAsync(device, readOnly, flags, cancellationToken).ConfigureAwait(false);
 
         var context = new TransmissionContext(device, flags, features.StructuredReplies, features.ExtendedHeaders,
-            features.HasAllocationContext(ExportName), options ?? ServeOptions.Default);
-        if (_channel.Uring is NbdUringEngine uring && _channel.Socket is { } socket && !_negotiation.TlsActive)
+            features.HasAllocationContext(ExportName), options ?? ServeOptions.Default, ExportName);
+        context.Metrics.ConnectionOpened();
+        try
         {
-            await UringTransmission.RunAsync(uring, socket, context, cancellationToken).ConfigureAwait(false);
-            return;
+            if (_channel.Uring is NbdUringEngine uring && _channel.Socket is { } socket && !_negotiation.TlsActive)
+            {
+                await UringTransmission.RunAsync(uring, socket, context, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            var session = new StreamSession(_negotiation.Transport, context);
+            await session.RunAsync(cancellationToken).ConfigureAwait(false);
         }
-        var session = new StreamSession(_negotiation.Transport, context);
-        await session.RunAsync(cancellationToken).ConfigureAwait(false);
+        finally
+        {
+            context.Metrics.ConnectionClosed();
+        }
     }
 
     /// <summary>Serves the export the resolver returned, with its read-only setting.</summary>

@@ -71,6 +71,7 @@ internal sealed partial class StreamSession
             {
                 return SessionEnd.Disconnect;
             }
+            long received = _context.Metrics.RequestReceived();
 
             ulong payload = _context.PayloadLength(request);
             if (payload > _context.MaxPayload)
@@ -80,7 +81,7 @@ internal sealed partial class StreamSession
                     return SessionEnd.FramingLost;
                 }
                 await DrainAsync((long)payload, cancellationToken).ConfigureAwait(false);
-                await SendInlineErrorAsync(request, request.Command == NbdCommand.Write ? NbdError.Overflow : NbdError.Invalid, "payload longer than the maximum", cancellationToken).ConfigureAwait(false);
+                await SendInlineErrorAsync(request, request.Command == NbdCommand.Write ? NbdError.Overflow : NbdError.Invalid, "payload longer than the maximum", received, cancellationToken).ConfigureAwait(false);
                 continue;
             }
 
@@ -100,15 +101,15 @@ internal sealed partial class StreamSession
             {
                 if (verdict.EndSession)
                 {
-                    await SendInlineErrorAsync(request, verdict.Error, verdict.Message, cancellationToken).ConfigureAwait(false);
+                    await SendInlineErrorAsync(request, verdict.Error, verdict.Message, received, cancellationToken).ConfigureAwait(false);
                     return SessionEnd.ReadOnlyViolation;
                 }
                 await DrainAsync((long)payload, cancellationToken).ConfigureAwait(false);
-                await SendInlineErrorAsync(request, verdict.Error, verdict.Message, cancellationToken).ConfigureAwait(false);
+                await SendInlineErrorAsync(request, verdict.Error, verdict.Message, received, cancellationToken).ConfigureAwait(false);
                 continue;
             }
 
-            if (!await StartAsync(request, (int)payload, cancellationToken).ConfigureAwait(false))
+            if (!await StartAsync(request, (int)payload, received, cancellationToken).ConfigureAwait(false))
             {
                 return SessionEnd.FramingLost;
             }
@@ -116,7 +117,7 @@ internal sealed partial class StreamSession
     }
 
     /// <summary>Acquires budget, receives any payload, and starts the request. False when the payload was cut short.</summary>
-    private async ValueTask<bool> StartAsync(NbdRequest request, int payload, CancellationToken cancellationToken)
+    private async ValueTask<bool> StartAsync(NbdRequest request, int payload, long received, CancellationToken cancellationToken)
     {
         long cost = request.Command switch
         {
@@ -128,6 +129,7 @@ internal sealed partial class StreamSession
         RequestContext rc = _pool.Get();
         rc.Request = request;
         rc.Cost = cost;
+        rc.Received = received;
         try
         {
             if (request.Command == NbdCommand.Write && payload > 0)
@@ -137,7 +139,7 @@ internal sealed partial class StreamSession
                 if (got < payload)
                 {
                     // A truncated write is never applied.
-                    Complete(rc);
+                    Complete(rc, answered: false);
                     return false;
                 }
             }
@@ -148,9 +150,10 @@ internal sealed partial class StreamSession
         }
         catch
         {
-            Complete(rc);
+            Complete(rc, answered: false);
             throw;
         }
+        rc.Started = _context.Metrics.RequestStarted(received);
         _ = ExecuteAsync(rc);
         return true;
     }
@@ -178,14 +181,15 @@ internal sealed partial class StreamSession
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ExecuteAsync(RequestContext rc)
     {
+        bool answered = false;
         try
         {
             ReadOnlyMemory<byte> reply = await _executor.ExecuteAsync(rc).ConfigureAwait(false);
-            await SendAsync(reply).ConfigureAwait(false);
+            answered = await SendAsync(reply).ConfigureAwait(false);
         }
         finally
         {
-            Complete(rc);
+            Complete(rc, answered);
         }
     }
 
@@ -200,16 +204,20 @@ internal sealed partial class StreamSession
         }
     }
 
-    private async ValueTask SendInlineErrorAsync(NbdRequest request, NbdError error, string? message, CancellationToken cancellationToken)
+    private async ValueTask SendInlineErrorAsync(NbdRequest request, NbdError error, string? message, long received, CancellationToken cancellationToken)
     {
         int length = ReplyEncoder.WriteError(_scratch, _context, request, error, message);
-        await SendAsync(_scratch.AsMemory(0, length)).ConfigureAwait(false);
+        bool answered = await SendAsync(_scratch.AsMemory(0, length)).ConfigureAwait(false);
+        _context.Metrics.RequestFinished(request, error, received, started: false, answered);
         cancellationToken.ThrowIfCancellationRequested();
     }
 
-    /// <summary>Sends one whole reply; replies never interleave. A failed send marks the connection broken.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendAsync(ReadOnlyMemory<byte> reply)
+    /// <summary>
+    /// Sends one whole reply; replies never interleave. A failed send marks the connection broken. True when the
+    /// reply was handed to the stream.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> SendAsync(ReadOnlyMemory<byte> reply)
     {
         await _sendLock.WaitAsync().ConfigureAwait(false);
         try
@@ -217,11 +225,14 @@ internal sealed partial class StreamSession
             if (!_broken.IsCancellationRequested)
             {
                 await _stream.WriteAsync(reply).ConfigureAwait(false);
+                return true;
             }
+            return false;
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException)
         {
             _broken.Cancel();
+            return false;
         }
         finally
         {
@@ -229,8 +240,9 @@ internal sealed partial class StreamSession
         }
     }
 
-    private void Complete(RequestContext rc)
+    private void Complete(RequestContext rc, bool answered)
     {
+        _context.Metrics.RequestFinished(rc.Request, rc.Outcome, rc.Received, rc.Started, answered);
         long cost = rc.Cost;
         rc.Reset();
         _pool.Return(rc);

@@ -83,7 +83,7 @@ internal sealed unsafe partial class UringConnection
                 break;
             }
             _receiveStart += headerSize;
-            slot.Begin(request, cost);
+            slot.Begin(request, cost, _context.Metrics.RequestReceived());
             if (!AcceptRequest(slot, payload))
             {
                 break;
