@@ -173,9 +173,16 @@ internal sealed class ServerApp : IAsyncDisposable
         {
             return null;
         }
-        MetricsEndpoint endpoint = MetricsEndpoint.Start(address);
-        log.MetricsListening(endpoint.Url);
-        return endpoint;
+        try
+        {
+            MetricsEndpoint endpoint = MetricsEndpoint.Start(address);
+            log.MetricsListening(endpoint.Url);
+            return endpoint;
+        }
+        catch (Exception e) when (e is ArgumentException or IOException)
+        {
+            throw new UsageException($"--metrics: {e.Message}");
+        }
     }
 
     private static void WritePidFile(string path)

@@ -110,33 +110,41 @@ public sealed class NbdConnection : IAsyncDisposable
         }
 
         var context = new TransmissionContext(device, flags, features.StructuredReplies, features.ExtendedHeaders,
-            features.HasAllocationContext(ExportName), options);
-        if (_channel.Uring is NbdUringEngine uring && _channel.Socket is { } socket && !_negotiation.TlsActive)
+            features.HasAllocationContext(ExportName), options, ExportName);
+        context.Metrics.ConnectionOpened();
+        try
         {
-            UringConnection ring;
+            if (_channel.Uring is NbdUringEngine uring && _channel.Socket is { } socket && !_negotiation.TlsActive)
+            {
+                UringConnection ring;
+                lock (_gate)
+                {
+                    if (_closing)
+                    {
+                        return;
+                    }
+                    // Under the lock: once CloseAsync has looked, no ring session may start on the socket.
+                    ring = UringTransmission.Create(uring, socket, context);
+                    _ring = ring;
+                }
+                await UringTransmission.RunAsync(ring, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            var session = new StreamSession(_negotiation.Transport, context);
             lock (_gate)
             {
                 if (_closing)
                 {
                     return;
                 }
-                // Under the lock: once CloseAsync has looked, no ring session may start on the socket.
-                ring = UringTransmission.Create(uring, socket, context);
-                _ring = ring;
+                _session = session;
             }
-            await UringTransmission.RunAsync(ring, cancellationToken).ConfigureAwait(false);
-            return;
+            await session.RunAsync(cancellationToken).ConfigureAwait(false);
         }
-        var session = new StreamSession(_negotiation.Transport, context);
-        lock (_gate)
+        finally
         {
-            if (_closing)
-            {
-                return;
-            }
-            _session = session;
+            context.Metrics.ConnectionClosed();
         }
-        await session.RunAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Serves the export the resolver returned, with its read-only setting.</summary>

@@ -6,7 +6,7 @@ namespace NbdFast.Tests.Uring;
 
 /// <summary>
 /// Just enough of an NBD client to drive a server at a steady pace: fixed-newstyle GO on the default
-/// export, then batches of pipelined compact requests with simple replies.
+/// export (or a named one), then batches of pipelined compact requests with simple replies.
 /// </summary>
 internal sealed class MiniClient : IAsyncDisposable
 {
@@ -20,22 +20,25 @@ internal sealed class MiniClient : IAsyncDisposable
         _stream = new NetworkStream(socket, ownsSocket: true);
     }
 
-    public static async Task<MiniClient> ConnectAsync(System.Net.EndPoint endPoint)
+    public static async Task<MiniClient> ConnectAsync(System.Net.EndPoint endPoint, string exportName = "")
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(endPoint);
         var client = new MiniClient(socket);
-        await client.GoAsync();
+        await client.GoAsync(exportName);
         return client;
     }
 
-    private async Task GoAsync()
+    private async Task GoAsync(string exportName)
     {
         await _stream.ReadExactlyAsync(_buffer.AsMemory(0, NbdLimits.GreetingSize));
         int length = HandshakeCodec.WriteClientFlags(_buffer, NbdClientFlags.FixedNewstyle | NbdClientFlags.NoZeroes);
-        length += HandshakeCodec.WriteOptionHeader(_buffer.AsSpan(length), (uint)NbdOption.Go, 6);
-        _buffer.AsSpan(length, 6).Clear(); // empty name, no info requests
-        await _stream.WriteAsync(_buffer.AsMemory(0, length + 6));
+        int name = System.Text.Encoding.UTF8.GetBytes(exportName, _buffer.AsSpan(length + NbdLimits.OptionHeaderSize + 4));
+        length += HandshakeCodec.WriteOptionHeader(_buffer.AsSpan(length), (uint)NbdOption.Go, (uint)(4 + name + 2));
+        BinaryPrimitives.WriteUInt32BigEndian(_buffer.AsSpan(length), (uint)name);
+        length += 4 + name;
+        BinaryPrimitives.WriteUInt16BigEndian(_buffer.AsSpan(length), 0); // no info requests
+        await _stream.WriteAsync(_buffer.AsMemory(0, length + 2));
         while (true)
         {
             await _stream.ReadExactlyAsync(_buffer.AsMemory(0, NbdLimits.OptionReplyHeaderSize));

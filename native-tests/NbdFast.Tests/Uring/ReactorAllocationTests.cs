@@ -1,33 +1,54 @@
+using NbdFast.Cli;
 using NbdFast.Devices;
+using NbdFast.Tests.Diagnostics;
+using Xunit.Abstractions;
 
 namespace NbdFast.Tests.Uring;
 
 /// <summary>
 /// The io_uring data path allocates nothing per request: the reactor thread's managed allocation counter
-/// stays flat across thousands of pipelined reads and writes once the pools are warm.
+/// stays flat across thousands of pipelined reads and writes once the pools are warm. That holds with nobody
+/// listening to the metrics, with a plain <see cref="System.Diagnostics.Metrics.MeterListener"/>, and with the
+/// CLI's Prometheus endpoint (the OpenTelemetry SDK) aggregating every measurement on the reactor thread; the
+/// totals they saw are checked, so a silently disabled instrumentation cannot pass.
 /// </summary>
-public sealed class ReactorAllocationTests
+public sealed class ReactorAllocationTests(ITestOutputHelper output)
 {
     private const int WarmUpBatches = 40;
     private const int MeasuredBatches = 400;
     private const int BatchSize = 32;
+    private const int RequestSize = 4096;
 
-    [Fact]
-    public async Task MemoryExportServesRequestsWithoutAllocating()
+    /// <summary>Who listens to the NbdFast meter while the requests run.</summary>
+    public enum MetricsObserver
     {
-        await using var device = new MemoryDevice(64L << 20);
-        await AssertFlatAllocationsAsync(device);
+        None,
+        MeterListener,
+        PrometheusEndpoint,
     }
 
-    [Fact]
-    public async Task FileExportServesRequestsWithoutAllocating()
+    [Theory]
+    [InlineData(MetricsObserver.None)]
+    [InlineData(MetricsObserver.MeterListener)]
+    [InlineData(MetricsObserver.PrometheusEndpoint)]
+    public async Task MemoryExportServesRequestsWithoutAllocating(MetricsObserver observer)
+    {
+        await using var device = new MemoryDevice(64L << 20);
+        await AssertFlatAllocationsAsync(device, observer);
+    }
+
+    // The file rows are slow (O_DIRECT on the test machine's disk), so the plain listener is left to the memory rows.
+    [Theory]
+    [InlineData(MetricsObserver.None)]
+    [InlineData(MetricsObserver.PrometheusEndpoint)]
+    public async Task FileExportServesRequestsWithoutAllocating(MetricsObserver observer)
     {
         string path = Path.Combine(Path.GetTempPath(), $"nbdfast-alloc-{Guid.NewGuid():N}.img");
         await File.WriteAllBytesAsync(path, new byte[64 << 20]);
         try
         {
             await using FileDevice device = FileDevice.Open(path);
-            await AssertFlatAllocationsAsync(device);
+            await AssertFlatAllocationsAsync(device, observer);
         }
         finally
         {
@@ -35,26 +56,51 @@ public sealed class ReactorAllocationTests
         }
     }
 
-    private static async Task AssertFlatAllocationsAsync(IBlockDevice device)
+    private async Task AssertFlatAllocationsAsync(IBlockDevice device, MetricsObserver observer)
     {
+        // A name of its own, so metrics recorded by tests running alongside are told apart.
+        string export = $"alloc-{Guid.NewGuid():N}";
+        using ExportMetricsListener? listener = observer == MetricsObserver.MeterListener ? new ExportMetricsListener(export) : null;
+        using MetricsEndpoint? endpoint = observer == MetricsObserver.PrometheusEndpoint ? MetricsEndpoint.Start("127.0.0.1:0") : null;
         using NbdUringEngine? engine = NbdUringEngine.TryCreate(1, out string? reason);
         Assert.True(engine is not null, $"io_uring is unavailable: {reason}");
-        await using var host = new UringServerHost(engine, device);
-        await using MiniClient client = await MiniClient.ConnectAsync(host.EndPoint);
-
-        for (int i = 0; i < WarmUpBatches; i++)
+        long before, after;
+        var host = new UringServerHost(engine, device);
+        await using (host)
         {
-            await client.RunBatchAsync(BatchSize, 4096, device.Size);
+            await using MiniClient client = await MiniClient.ConnectAsync(host.EndPoint, export);
+            for (int i = 0; i < WarmUpBatches; i++)
+            {
+                await client.RunBatchAsync(BatchSize, RequestSize, device.Size);
+            }
+            before = (await engine.MeasureReactorAllocationsAsync())[0];
+            for (int i = 0; i < MeasuredBatches; i++)
+            {
+                await client.RunBatchAsync(BatchSize, RequestSize, device.Size);
+            }
+            after = (await engine.MeasureReactorAllocationsAsync())[0];
         }
-        long before = (await engine.MeasureReactorAllocationsAsync())[0];
-        for (int i = 0; i < MeasuredBatches; i++)
-        {
-            await client.RunBatchAsync(BatchSize, 4096, device.Size);
-        }
-        long after = (await engine.MeasureReactorAllocationsAsync())[0];
 
-        int requests = MeasuredBatches * BatchSize;
+        int measured = MeasuredBatches * BatchSize;
+        output.WriteLine($"metrics observer {observer}: the reactor allocated {after - before} bytes over {measured} requests");
         // Even one small object per request would be hundreds of kilobytes here.
-        Assert.True(after - before < 1024, $"the reactor allocated {after - before} bytes over {requests} requests");
+        Assert.True(after - before < 1024, $"with metrics observer {observer}, the reactor allocated {after - before} bytes over {measured} requests");
+
+        // The host has closed the connection, so every request has been counted by now.
+        long total = (WarmUpBatches + MeasuredBatches) * BatchSize;
+        if (listener is not null)
+        {
+            Assert.Equal(total, listener.Requests);
+            Assert.Equal(total, listener.TimedRequests);
+            Assert.Equal(total * RequestSize, listener.Bytes);
+            Assert.Equal(0, listener.InFlight);
+        }
+        if (endpoint is not null)
+        {
+            PrometheusText scraped = await PrometheusText.ScrapeAsync(endpoint.Url);
+            Assert.Equal(total, scraped.WithLabel("nbd_export", export).Where(s => s.Name == "nbdfast_requests_total").Sum(s => s.Value));
+            Assert.Equal(total, scraped.WithLabel("nbd_export", export).Where(s => s.Name == "nbdfast_request_duration_seconds_count").Sum(s => s.Value));
+            Assert.Equal(total * RequestSize, scraped.WithLabel("nbd_export", export).Where(s => s.Name == "nbdfast_io_bytes_total").Sum(s => s.Value));
+        }
     }
 }

@@ -9,7 +9,7 @@ internal sealed record SessionSettings(NegotiationOptions Negotiation, ServeOpti
         {
             MaxInFlightRequests = settings.Limits.MaxInFlightRequests,
             MaxInFlightBytes = settings.Limits.MaxInFlightBytes,
-            // TEMP IdleTimeout = settings.Limits.IdleTimeout,
+            IdleTimeout = settings.Limits.IdleTimeout,
         },
         settings.NoList,
         uring,

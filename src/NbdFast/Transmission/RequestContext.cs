@@ -15,6 +15,13 @@ internal sealed class RequestContext
     /// <summary>Bytes charged to the connection's in-flight budget.</summary>
     public long Cost;
 
+    /// <summary>The error the reply carries (<see cref="NbdError.None"/> for success), for the metrics.</summary>
+    public NbdError Outcome;
+
+    /// <summary>When the header was parsed (0: not measured), and whether the request counts as in flight.</summary>
+    public long Received;
+    public bool Started;
+
     /// <summary>Write payload, or read data after <see cref="ReplyEncoder.Headroom"/> bytes of header room.</summary>
     public byte[]? Buffer;
 
@@ -46,5 +53,8 @@ internal sealed class RequestContext
         }
         Request = default;
         Cost = 0;
+        Outcome = NbdError.None;
+        Received = 0;
+        Started = false;
     }
 }

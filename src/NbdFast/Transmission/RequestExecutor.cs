@@ -27,6 +27,7 @@ internal sealed partial class RequestExecutor(TransmissionContext context)
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             NbdError error = BlockDeviceException.ToNbdError(e);
+            rc.Outcome = error;
             int length = ReplyEncoder.WriteError(rc.Scratch, _context, rc.Request, error, e is BlockDeviceException ? e.Message : error.ToString());
             return rc.Scratch.AsMemory(0, length);
         }

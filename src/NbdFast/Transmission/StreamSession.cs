@@ -76,6 +76,7 @@ internal sealed partial class StreamSession
                 return SessionEnd.Disconnect;
             }
             NoteActivity();
+            long received = _context.Metrics.RequestReceived();
             if (!_budget.TryBeginRequest())
             {
                 // Shutting down: consume what the request carries, then ESHUTDOWN.
@@ -85,12 +86,12 @@ internal sealed partial class StreamSession
                     return SessionEnd.FramingLost;
                 }
                 await DrainAsync((long)payload, cancellationToken).ConfigureAwait(false);
-                await SendInlineErrorAsync(request, NbdError.Shutdown, ShutdownMessage, cancellationToken).ConfigureAwait(false);
+                await SendInlineErrorAsync(request, NbdError.Shutdown, ShutdownMessage, received, cancellationToken).ConfigureAwait(false);
                 continue;
             }
             try
             {
-                if (await HandleRequestAsync(request, cancellationToken).ConfigureAwait(false) is SessionEnd end)
+                if (await HandleRequestAsync(request, received, cancellationToken).ConfigureAwait(false) is SessionEnd end)
                 {
                     return end;
                 }
@@ -103,7 +104,7 @@ internal sealed partial class StreamSession
     }
 
     /// <summary>Validates and starts one request, or answers it inline. Returns how the session ends, or null to go on.</summary>
-    private async ValueTask<SessionEnd?> HandleRequestAsync(NbdRequest request, CancellationToken cancellationToken)
+    private async ValueTask<SessionEnd?> HandleRequestAsync(NbdRequest request, long received, CancellationToken cancellationToken)
     {
         ulong payload = _context.PayloadLength(request);
         if (payload > _context.MaxPayload)
@@ -113,7 +114,7 @@ internal sealed partial class StreamSession
                 return SessionEnd.FramingLost;
             }
             await DrainAsync((long)payload, cancellationToken).ConfigureAwait(false);
-            await SendInlineErrorAsync(request, request.Command == NbdCommand.Write ? NbdError.Overflow : NbdError.Invalid, "payload longer than the maximum", cancellationToken).ConfigureAwait(false);
+            await SendInlineErrorAsync(request, request.Command == NbdCommand.Write ? NbdError.Overflow : NbdError.Invalid, "payload longer than the maximum", received, cancellationToken).ConfigureAwait(false);
             return null;
         }
 
@@ -133,19 +134,19 @@ internal sealed partial class StreamSession
         {
             if (verdict.EndSession)
             {
-                await SendInlineErrorAsync(request, verdict.Error, verdict.Message, cancellationToken).ConfigureAwait(false);
+                await SendInlineErrorAsync(request, verdict.Error, verdict.Message, received, cancellationToken).ConfigureAwait(false);
                 return SessionEnd.ReadOnlyViolation;
             }
             await DrainAsync((long)payload, cancellationToken).ConfigureAwait(false);
-            await SendInlineErrorAsync(request, verdict.Error, verdict.Message, cancellationToken).ConfigureAwait(false);
+            await SendInlineErrorAsync(request, verdict.Error, verdict.Message, received, cancellationToken).ConfigureAwait(false);
             return null;
         }
 
-        return await StartAsync(request, (int)payload, cancellationToken).ConfigureAwait(false) ? null : SessionEnd.FramingLost;
+        return await StartAsync(request, (int)payload, received, cancellationToken).ConfigureAwait(false) ? null : SessionEnd.FramingLost;
     }
 
     /// <summary>Acquires budget, receives any payload, and starts the request. False when the payload was cut short.</summary>
-    private async ValueTask<bool> StartAsync(NbdRequest request, int payload, CancellationToken cancellationToken)
+    private async ValueTask<bool> StartAsync(NbdRequest request, int payload, long received, CancellationToken cancellationToken)
     {
         long cost = request.Command switch
         {
@@ -157,6 +158,7 @@ internal sealed partial class StreamSession
         RequestContext rc = _pool.Get();
         rc.Request = request;
         rc.Cost = cost;
+        rc.Received = received;
         try
         {
             if (request.Command == NbdCommand.Write && payload > 0)
@@ -166,7 +168,7 @@ internal sealed partial class StreamSession
                 if (got < payload)
                 {
                     // A truncated write is never applied.
-                    Complete(rc);
+                    Complete(rc, answered: false);
                     return false;
                 }
             }
@@ -177,9 +179,10 @@ internal sealed partial class StreamSession
         }
         catch
         {
-            Complete(rc);
+            Complete(rc, answered: false);
             throw;
         }
+        rc.Started = _context.Metrics.RequestStarted(received);
         _ = ExecuteAsync(rc);
         return true;
     }
@@ -207,14 +210,15 @@ internal sealed partial class StreamSession
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ExecuteAsync(RequestContext rc)
     {
+        bool answered = false;
         try
         {
             ReadOnlyMemory<byte> reply = await _executor.ExecuteAsync(rc).ConfigureAwait(false);
-            await SendAsync(reply).ConfigureAwait(false);
+            answered = await SendAsync(reply).ConfigureAwait(false);
         }
         finally
         {
-            Complete(rc);
+            Complete(rc, answered);
         }
     }
 
@@ -229,20 +233,21 @@ internal sealed partial class StreamSession
         }
     }
 
-    private async ValueTask SendInlineErrorAsync(NbdRequest request, NbdError error, string? message, CancellationToken cancellationToken)
+    private async ValueTask SendInlineErrorAsync(NbdRequest request, NbdError error, string? message, long received, CancellationToken cancellationToken)
     {
         int length = ReplyEncoder.WriteError(_scratch, _context, request, error, message);
-        await SendAsync(_scratch.AsMemory(0, length)).ConfigureAwait(false);
+        bool answered = await SendAsync(_scratch.AsMemory(0, length)).ConfigureAwait(false);
+        _context.Metrics.RequestFinished(request, error, received, started: false, answered);
         cancellationToken.ThrowIfCancellationRequested();
     }
 
     /// <summary>
     /// Sends one whole reply; replies never interleave. A failed send marks the connection broken. The stop
     /// token only fires when no request is in flight (idle, linger over) or the connection is gone, so it
-    /// never cuts a reply that is owed.
+    /// never cuts a reply that is owed. True when the reply was handed to the stream.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendAsync(ReadOnlyMemory<byte> reply)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> SendAsync(ReadOnlyMemory<byte> reply)
     {
         await _sendLock.WaitAsync().ConfigureAwait(false);
         try
@@ -250,11 +255,14 @@ internal sealed partial class StreamSession
             if (!_stop.IsCancellationRequested)
             {
                 await _stream.WriteAsync(reply, _stop.Token).ConfigureAwait(false);
+                return true;
             }
+            return false;
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException or OperationCanceledException)
         {
             Stop(SessionEnd.ClientGone);
+            return false;
         }
         finally
         {
@@ -262,8 +270,9 @@ internal sealed partial class StreamSession
         }
     }
 
-    private void Complete(RequestContext rc)
+    private void Complete(RequestContext rc, bool answered)
     {
+        _context.Metrics.RequestFinished(rc.Request, rc.Outcome, rc.Received, rc.Started, answered);
         long cost = rc.Cost;
         rc.Reset();
         _pool.Return(rc);

@@ -1,4 +1,5 @@
 using NbdFast.Devices;
+using NbdFast.Diagnostics;
 using NbdFast.Protocol;
 
 namespace NbdFast.Transmission;
@@ -6,7 +7,8 @@ namespace NbdFast.Transmission;
 /// <summary>Everything fixed for the life of one connection's transmission phase.</summary>
 internal sealed class TransmissionContext
 {
-    public TransmissionContext(IBlockDevice device, NbdTransmissionFlags flags, bool structuredReplies, bool extendedHeaders, bool allocationContext, ServeOptions options)
+    public TransmissionContext(IBlockDevice device, NbdTransmissionFlags flags, bool structuredReplies, bool extendedHeaders, bool allocationContext, ServeOptions options,
+        string exportName = "")
     {
         Device = device;
         Size = device.Size;
@@ -15,6 +17,7 @@ internal sealed class TransmissionContext
         ExtendedHeaders = extendedHeaders;
         AllocationContext = allocationContext;
         Options = options;
+        Metrics = new ConnectionMetrics(exportName);
         // A device may advertise "no limit" (0xFFFFFFFF); buffers are still bounded, and larger requests get EOVERFLOW.
         MaxPayload = Math.Min(device.BlockSize.MaximumPayload, BufferLimit);
     }
@@ -31,6 +34,8 @@ internal sealed class TransmissionContext
     /// <summary><c>base:allocation</c> was selected for this export.</summary>
     public bool AllocationContext { get; }
     public ServeOptions Options { get; }
+    /// <summary>Where this connection's requests are counted and timed (tagged with its export name).</summary>
+    public ConnectionMetrics Metrics { get; }
     public uint MaxPayload { get; }
     public bool ReadOnly => (Flags & NbdTransmissionFlags.ReadOnly) != 0;
 

@@ -19,6 +19,7 @@ internal sealed unsafe partial class UringConnection
     private void Start(UringSlot slot)
     {
         NbdRequest request = slot.Request;
+        slot.Started = _context.Metrics.RequestStarted(slot.Received);
         if (_memory is not null)
         {
             StartOnMemory(slot, request);
@@ -292,6 +293,7 @@ internal sealed unsafe partial class UringConnection
     private void QueueExecutorReply(UringSlot slot, ReadOnlyMemory<byte> reply)
     {
         // The executor's buffers are managed arrays: pin them for as long as the kernel may read them.
+        slot.Outcome = slot.Managed!.Outcome;
         slot.ReplyPin = reply.Pin();
         slot.IovCount = 0;
         slot.ReplyRemaining = 0;

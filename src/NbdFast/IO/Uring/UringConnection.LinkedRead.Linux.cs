@@ -74,7 +74,7 @@ internal sealed unsafe partial class UringConnection
         }
         else
         {
-            ReleaseSlot(slot);
+            ReleaseSlot(slot, answered: true);
         }
         if (_sendCount > 0 && !_sendScheduled)
         {

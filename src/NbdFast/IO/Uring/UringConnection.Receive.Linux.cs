@@ -94,7 +94,7 @@ internal sealed unsafe partial class UringConnection
                 break;
             }
             _receiveStart += headerSize;
-            slot.Begin(request, cost);
+            slot.Begin(request, cost, _context.Metrics.RequestReceived());
             if (!AcceptRequest(slot, payload))
             {
                 break;
@@ -258,7 +258,7 @@ internal sealed unsafe partial class UringConnection
             return false;
         }
         _receiveStart += headerSize;
-        slot.Begin(request, 0);
+        slot.Begin(request, 0, _context.Metrics.RequestReceived());
         slot.ShutdownReply = true;
         _shutdownReplies++;
         QueueError(slot, NbdError.Shutdown, StreamSession.ShutdownMessage, queue: payload == 0);

@@ -19,6 +19,7 @@ internal sealed unsafe partial class UringConnection
 
     private void QueueError(UringSlot slot, NbdError error, string? message, bool queue = true)
     {
+        slot.Outcome = error;
         slot.SetSmallReply(ReplyEncoder.WriteError(slot.HeaderSpan, _context, slot.Request, error, message));
         if (queue)
         {
@@ -97,7 +98,7 @@ internal sealed unsafe partial class UringConnection
             if (sent >= slot.ReplyRemaining)
             {
                 sent -= slot.ReplyRemaining;
-                ReleaseSlot(DequeueSent());
+                ReleaseSlot(DequeueSent(), answered: true);
                 continue;
             }
             slot.Advance(sent);
@@ -131,14 +132,18 @@ internal sealed unsafe partial class UringConnection
         return slot;
     }
 
-    /// <summary>The request is answered (or abandoned): its memory and budget return, and reading may resume.</summary>
-    private void ReleaseSlot(UringSlot slot)
+    /// <summary>
+    /// The request is answered (its whole reply went to the socket) or abandoned: it is counted, its memory and
+    /// budget return, and reading may resume.
+    /// </summary>
+    private void ReleaseSlot(UringSlot slot, bool answered = false)
     {
         if (slot.ShutdownReply)
         {
             _shutdownReplies--;
         }
         NoteActivity();
+        _context.Metrics.RequestFinished(slot.Request, slot.Outcome, slot.Received, slot.Started, answered);
         slot.Reset(_reactor.Buffers);
         _inFlight--;
         _inFlightBytes -= slot.Cost;

@@ -31,6 +31,11 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
 
     public NbdRequest Request;
     public long Cost;
+
+    /// <summary>When the header was parsed (0: not measured), whether the request counts as in flight, and the error its reply carries.</summary>
+    public long Received;
+    public bool Started;
+    public NbdError Outcome;
     public NativeBuffer Data;
     /// <summary>Bytes of the device operation done so far (short reads and writes resume from here).</summary>
     public int Progress;
@@ -106,11 +111,14 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
     }
 
     /// <summary>Readies the slot for a new request.</summary>
-    public void Begin(in NbdRequest request, long cost)
+    public void Begin(in NbdRequest request, long cost, long received)
     {
         Request = request;
         Cost = cost;
         ShutdownReply = false;
+        Received = received;
+        Started = false;
+        Outcome = NbdError.None;
         Progress = 0;
         IovCount = 0;
         ReplyRemaining = 0;
