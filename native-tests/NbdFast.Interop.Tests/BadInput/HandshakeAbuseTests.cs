@@ -97,7 +97,7 @@ public sealed class HandshakeAbuseTests(BadInputServers servers) : IClassFixture
             await client.StartAsync();
             foreach (uint option in new uint[] { 4 /* PEEK_EXPORT */, 0x7FFF_FFFF, 0xFFFF_FFFF })
             {
-                RawClients.AssertOptionError(await client.OptionAsync(option, new byte[option == 4 ? 64 * 1024 : 100]), option, NbdOptionReplyType.ErrUnsup);
+                RawNbdClient.AssertOptionError(await client.OptionAsync(option, new byte[option == 4 ? 64 * 1024 : 100]), option, NbdOptionReplyType.ErrUnsup);
             }
             await client.GoAsync("");
             await client.AssertInSyncAsync();
@@ -134,10 +134,10 @@ public sealed class HandshakeAbuseTests(BadInputServers servers) : IClassFixture
         await using (RawNbdClient client = await RawClients.ConnectAsync(server.Process))
         {
             await client.StartAsync();
-            RawClients.AssertOptionError(await client.OptionAsync((uint)NbdOption.Info, RawNbdClient.InfoPayload(name4097)), (uint)NbdOption.Info, NbdOptionReplyType.ErrInvalid);
-            RawClients.AssertOptionError(await client.OptionAsync((uint)NbdOption.Go, RawNbdClient.InfoPayload(name4097)), (uint)NbdOption.Go, NbdOptionReplyType.ErrInvalid);
+            RawNbdClient.AssertOptionError(await client.OptionAsync((uint)NbdOption.Info, RawNbdClient.InfoPayload(name4097)), (uint)NbdOption.Info, NbdOptionReplyType.ErrInvalid);
+            RawNbdClient.AssertOptionError(await client.OptionAsync((uint)NbdOption.Go, RawNbdClient.InfoPayload(name4097)), (uint)NbdOption.Go, NbdOptionReplyType.ErrInvalid);
             // A 4096-byte unknown name: ERR_UNKNOWN whose message echoes at most a bounded prefix (CVE-2020-10761).
-            RawOptionReply unknown = RawClients.AssertOptionError(
+            RawOptionReply unknown = RawNbdClient.AssertOptionError(
                 await client.OptionAsync(NbdOption.Go, RawNbdClient.InfoPayload(new string('b', 4096))), (uint)NbdOption.Go, NbdOptionReplyType.ErrUnknown);
             Assert.True(unknown.Payload.Length < 512, $"ERR_UNKNOWN message of {unknown.Payload.Length} bytes");
             // A name length that wraps when 4 or 6 is added (CVE-2022-26495), with a short payload behind it.
@@ -145,7 +145,7 @@ public sealed class HandshakeAbuseTests(BadInputServers servers) : IClassFixture
             {
                 byte[] payload = new byte[16];
                 System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(payload, nameLength);
-                RawClients.AssertOptionError(await client.OptionAsync((uint)NbdOption.Go, payload), (uint)NbdOption.Go, NbdOptionReplyType.ErrInvalid);
+                RawNbdClient.AssertOptionError(await client.OptionAsync((uint)NbdOption.Go, payload), (uint)NbdOption.Go, NbdOptionReplyType.ErrInvalid);
             }
             await client.GoAsync("");
             await client.AssertInSyncAsync();
@@ -171,7 +171,7 @@ public sealed class HandshakeAbuseTests(BadInputServers servers) : IClassFixture
             await client.StartAsync();
             for (int i = 0; i < 32; i++)
             {
-                RawClients.AssertOptionError(await client.OptionAsync(0x1000u + (uint)i), 0x1000u + (uint)i, NbdOptionReplyType.ErrUnsup);
+                RawNbdClient.AssertOptionError(await client.OptionAsync(0x1000u + (uint)i), 0x1000u + (uint)i, NbdOptionReplyType.ErrUnsup);
             }
             await client.SendOptionAsync(0x2000u);
             await client.AssertClosedAsync();

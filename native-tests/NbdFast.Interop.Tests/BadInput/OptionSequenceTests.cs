@@ -23,7 +23,7 @@ public sealed class OptionSequenceTests(BadInputServers servers) : IClassFixture
         {
             await client.StartAsync();
             RawExportInfo info = await client.GoAsync("", NbdOption.Info);
-            RawClients.AssertOptionError(await client.OptionAsync(NbdOption.Info, RawNbdClient.InfoPayload("nope")), (uint)NbdOption.Info, NbdOptionReplyType.ErrUnknown);
+            RawNbdClient.AssertOptionError(await client.OptionAsync(NbdOption.Info, RawNbdClient.InfoPayload("nope")), (uint)NbdOption.Info, NbdOptionReplyType.ErrUnknown);
             RawExportInfo again = await client.GoAsync("", NbdOption.Info, NbdInfoType.BlockSize, NbdInfoType.Name);
             RawExportInfo go = await client.GoAsync("");
             Assert.Equal((ulong)BadInputServer.ExportSize, go.Size);
@@ -46,7 +46,7 @@ public sealed class OptionSequenceTests(BadInputServers servers) : IClassFixture
         await using (RawNbdClient client = await RawClients.ConnectAsync(server.Process))
         {
             await client.StartAsync();
-            RawClients.AssertOptionError(await client.OptionAsync(NbdOption.Go, RawNbdClient.InfoPayload("nope")), (uint)NbdOption.Go, NbdOptionReplyType.ErrUnknown);
+            RawNbdClient.AssertOptionError(await client.OptionAsync(NbdOption.Go, RawNbdClient.InfoPayload("nope")), (uint)NbdOption.Go, NbdOptionReplyType.ErrUnknown);
             await client.GoAsync("");
             await client.AssertInSyncAsync();
             // At least one request header's worth (28 bytes) so the server has a header to judge.
@@ -94,9 +94,9 @@ public sealed class OptionSequenceTests(BadInputServers servers) : IClassFixture
         await using (RawNbdClient client = await RawClients.ConnectAsync(server.Process))
         {
             await client.StartAsync();
-            RawClients.AssertOptionError(await client.OptionAsync(NbdOption.StartTls), (uint)NbdOption.StartTls, NbdOptionReplyType.ErrPolicy);
-            RawClients.AssertOptionError(await client.OptionAsync(NbdOption.StartTls, new byte[] { 0x16, 0x03, 0x01 }), (uint)NbdOption.StartTls, NbdOptionReplyType.ErrInvalid);
-            RawClients.AssertOptionError(await client.OptionAsync(NbdOption.StartTls), (uint)NbdOption.StartTls, NbdOptionReplyType.ErrPolicy);
+            RawNbdClient.AssertOptionError(await client.OptionAsync(NbdOption.StartTls), (uint)NbdOption.StartTls, NbdOptionReplyType.ErrPolicy);
+            RawNbdClient.AssertOptionError(await client.OptionAsync(NbdOption.StartTls, new byte[] { 0x16, 0x03, 0x01 }), (uint)NbdOption.StartTls, NbdOptionReplyType.ErrInvalid);
+            RawNbdClient.AssertOptionError(await client.OptionAsync(NbdOption.StartTls), (uint)NbdOption.StartTls, NbdOptionReplyType.ErrPolicy);
             await client.GoAsync("");
             await WriteAndReadBackAsync(client, BadInputServer.ScratchOffset + 8192);
         }

@@ -204,6 +204,12 @@ public sealed class InProcessServer : IAsyncDisposable
         return _connections.IsEmpty ? text.Append(" (no connections)").ToString() : text.ToString();
     }
 
+    /// <summary>
+    /// Cancels the token every ConnectAsync and ServeAsync got, as a host shutting down would, without waiting
+    /// for anything; <see cref="DisposeAsync"/> still cleans up afterwards.
+    /// </summary>
+    public void CancelServing() => _stopping.Cancel();
+
     /// <summary>Stops listening, ends open sessions and removes the unix socket.</summary>
     public async ValueTask DisposeAsync()
     {
