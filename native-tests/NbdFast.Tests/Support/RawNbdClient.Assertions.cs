@@ -65,6 +65,13 @@ internal sealed partial class RawNbdClient
         return data;
     }
 
+    /// <summary>Sends READ(<paramref name="offset"/>, <paramref name="length"/>) and returns its data, asserting success.</summary>
+    public async Task<byte[]> ReadDataAsync(ulong cookie, ulong offset, int length)
+    {
+        await SendRequestAsync(NbdCommand.Read, offset, (ulong)length, cookie).ConfigureAwait(false);
+        return await AssertReadReplyAsync(cookie, offset, length).ConfigureAwait(false);
+    }
+
     /// <summary>A small READ that must succeed: proof the stream is still in sync after what came before.</summary>
     public async Task AssertInSyncAsync(ulong offset = 1 << 20)
     {
