@@ -24,7 +24,10 @@ public sealed class NbdUringEngine : IDisposable
     /// <summary>What the reactors run with (fixed buffers or not), for the log.</summary>
     public string Description => string.Join("; ", _reactors.Select(r => r.BufferStatus).Distinct());
 
-    /// <summary>Starts <paramref name="threads"/> reactors; null (with the reason) when io_uring is unavailable.</summary>
+    /// <summary>
+    /// Starts <paramref name="threads"/> reactors; null (with the reason) when io_uring is unavailable. For tests,
+    /// the environment variable NBDFAST_URING_SETUP_ERRNO=N makes io_uring_setup fail with errno N (see Ring.TryCreate).
+    /// </summary>
     /// <param name="threads">Reactor threads.</param>
     /// <param name="reason">Why io_uring cannot be used, when it returns null.</param>
     /// <param name="registeredBufferBytes">Per-reactor slab registered with IORING_REGISTER_BUFFERS (0: none).</param>
@@ -53,6 +56,13 @@ public sealed class NbdUringEngine : IDisposable
 
     /// <summary>Managed bytes each reactor thread has allocated so far (for allocation tests).</summary>
     internal Task<long[]> MeasureReactorAllocationsAsync() => Task.WhenAll(_reactors.Select(r => r.MeasureAllocatedBytesAsync()));
+
+    /// <summary>Connections still owned and buffer bytes still rented, summed over the reactors (for leak tests).</summary>
+    internal async Task<(int Connections, long BufferBytes)> MeasureResourcesAsync()
+    {
+        (int Connections, long BufferBytes)[] each = await Task.WhenAll(_reactors.Select(r => r.MeasureResourcesAsync())).ConfigureAwait(false);
+        return (each.Sum(e => e.Connections), each.Sum(e => e.BufferBytes));
+    }
 
     internal Reactor NextReactor() => _reactors[(int)((uint)Interlocked.Increment(ref _next) % (uint)_reactors.Length)];
 

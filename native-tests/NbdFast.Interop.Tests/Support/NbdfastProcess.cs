@@ -21,7 +21,8 @@ public sealed class NbdfastProcess : IDisposable
     private readonly string? _tempDirectory;
     private readonly string _exportName;
 
-    private NbdfastProcess(IReadOnlyList<string> arguments, int? port, string? socketPath, string? tempDirectory)
+    private NbdfastProcess(IReadOnlyList<string> arguments, int? port, string? socketPath, string? tempDirectory,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         Arguments = arguments;
         Port = port;
@@ -30,7 +31,8 @@ public sealed class NbdfastProcess : IDisposable
         _exportName = ExportNameIn(arguments);
         // Through env(1) so SIGINT is not inherited as ignored (as it is for background jobs of a
         // non-interactive shell, e.g. a CI script): the signal tests must not depend on how we were started.
-        _process = new Process { StartInfo = ToolEnvironment.StartInfo("/usr/bin/env", ["--default-signal=INT", NbdfastBinary.Path, .. arguments]) };
+        string[] variables = [.. (environment ?? new Dictionary<string, string>()).Select(v => $"{v.Key}={v.Value}")];
+        _process = new Process { StartInfo = ToolEnvironment.StartInfo("/usr/bin/env", ["--default-signal=INT", .. variables, NbdfastBinary.Path, .. arguments]) };
         _process.ErrorDataReceived += (_, e) => OnStderrLine(e.Data);
         _process.OutputDataReceived += (_, _) => { };
         _process.Start();
@@ -64,13 +66,16 @@ public sealed class NbdfastProcess : IDisposable
     }
 
     /// <summary>Starts nbdfast with <paramref name="arguments"/> plus <c>-b 127.0.0.1 -p FREE_PORT</c>.</summary>
-    public static async Task<NbdfastProcess> StartTcpAsync(params string[] arguments)
+    public static Task<NbdfastProcess> StartTcpAsync(params string[] arguments) => StartTcpAsync(new Dictionary<string, string>(), arguments);
+
+    /// <summary>As <see cref="StartTcpAsync(string[])"/>, with extra environment variables for nbdfast.</summary>
+    public static async Task<NbdfastProcess> StartTcpAsync(IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         for (int attempt = 1; ; attempt++)
         {
             int port = FreeTcpPort();
             var server = new NbdfastProcess([.. arguments, "-b", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture)],
-                port, null, null);
+                port, null, null, environment);
             try
             {
                 await server.WaitUntilServingAsync().ConfigureAwait(false);

@@ -9,12 +9,14 @@ public enum Transport
 
 /// <summary>
 /// The server's I/O engine: Auto is io_uring wherever the kernel allows it (falling back to sockets, so a
-/// seccomp-restricted container does not fail spuriously), Sockets forces the socket transport.
+/// seccomp-restricted container does not fail spuriously), Sockets forces the socket transport, Uring forces
+/// io_uring (the server refuses to start without it).
 /// </summary>
 public enum Engine
 {
     Auto,
     Sockets,
+    Uring,
 }
 
 public static class TransportExtensions
@@ -38,5 +40,13 @@ public static class TransportExtensions
 
     /// <summary>As <see cref="StartAsync(Transport, string[])"/>, with <c>--io auto|sockets</c>.</summary>
     public static Task<NbdfastProcess> StartAsync(this Transport transport, Engine engine, params string[] arguments) =>
-        transport.StartAsync([.. arguments, "--io", engine == Engine.Sockets ? "sockets" : "auto"]);
+        transport.StartAsync([.. arguments, "--io", engine.IoArgument()]);
+
+    /// <summary>The <c>--io</c> value that selects <paramref name="engine"/>.</summary>
+    public static string IoArgument(this Engine engine) => engine switch
+    {
+        Engine.Sockets => "sockets",
+        Engine.Uring => "uring",
+        _ => "auto",
+    };
 }

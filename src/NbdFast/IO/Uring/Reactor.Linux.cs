@@ -86,6 +86,21 @@ internal sealed unsafe partial class Reactor : IDisposable
         return probe.Result.Task;
     }
 
+    /// <summary>Connections the reactor still owns and buffer bytes still rented (read on that thread), for leak tests.</summary>
+    internal Task<(int Connections, long BufferBytes)> MeasureResourcesAsync()
+    {
+        var probe = new ResourceProbe();
+        Post(probe);
+        return probe.Result.Task;
+    }
+
+    private sealed class ResourceProbe : IReactorWork
+    {
+        public TaskCompletionSource<(int, long)> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Run(Reactor reactor) => Result.SetResult((reactor.ActiveConnections, reactor.Buffers.OutstandingBytes));
+    }
+
     private sealed class AllocationProbe : IReactorWork
     {
         public TaskCompletionSource<long> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

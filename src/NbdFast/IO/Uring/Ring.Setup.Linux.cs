@@ -15,10 +15,24 @@ internal sealed unsafe partial class Ring
         0,
     ];
 
+    /// <summary>
+    /// Test hook: when the environment variable NBDFAST_URING_SETUP_ERRNO holds a positive errno (e.g. 1, EPERM,
+    /// what a seccomp filter or kernel.io_uring_disabled=2 gives), every io_uring_setup "fails" with it, so the
+    /// io_uring-unavailable paths (the CLI's fallback to sockets with --io auto, exit 2 with --io uring) can be
+    /// tested on a kernel that has io_uring. Read once per process; unset or not a positive number: no effect.
+    /// </summary>
+    private static readonly int s_simulatedSetupErrno =
+        int.TryParse(Environment.GetEnvironmentVariable("NBDFAST_URING_SETUP_ERRNO"), System.Globalization.NumberStyles.None,
+            System.Globalization.CultureInfo.InvariantCulture, out int simulated) && simulated > 0 ? simulated : 0;
+
     /// <summary>Creates a ring on the calling thread (which becomes its only issuer). Returns null and the errno when io_uring is unusable.</summary>
     public static Ring? TryCreate(uint entries, uint completionEntries, out int errno)
     {
-        errno = 0;
+        errno = s_simulatedSetupErrno;
+        if (errno != 0)
+        {
+            return null;
+        }
         foreach (uint flags in s_flagLadder)
         {
             Params p = default;
