@@ -24,8 +24,12 @@ RID=linux-x64
 BINARY=artifacts/nbdfast
 
 # Debian packages: real NBD peers for the tests (nbdkit, libnbd's nbdinfo/nbdsh/nbdcopy and its Python
-# binding, qemu-img/qemu-io, fio's nbd engine), and what native AOT links with (clang, zlib).
-APT_PACKAGES=(nbdkit libnbd-bin python3-libnbd qemu-utils fio clang zlib1g-dev openssl util-linux)
+# binding, qemu-img/qemu-io, fio's nbd engine), what native AOT links with (clang, zlib), and the fuzzer the
+# fuzz command (and the test command's fuzz smoke run) drives SharpFuzz targets with (afl++).
+APT_PACKAGES=(nbdkit libnbd-bin python3-libnbd qemu-utils fio clang zlib1g-dev openssl util-linux afl++)
+
+FUZZ_PROJECT=fuzz/NbdFast.Fuzz
+FUZZ_TARGETS=(options requests)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -40,6 +44,11 @@ Commands:
   publish     publish the native-AOT CLI to artifacts/publish and artifacts/nbdfast
               (fails on any AOT/trim warning)
   test        deps, build, publish, then run every test project; prints "N passed, M failed"
+  fuzz SECONDS [TARGET]
+              coverage-guided fuzzing with SharpFuzz + afl-fuzz: build fuzz/NbdFast.Fuzz, instrument
+              NbdFast.dll, fuzz TARGET (options or requests; both when omitted) for SECONDS each from
+              the seed corpus in fuzz/corpus/TARGET; prints executions, exec/s, edges and crashes, and
+              fails when a crash (or a reproducible hang) is found. Findings: artifacts/fuzz/TARGET
   bench [ARGS]
               run the BenchmarkDotNet micro-benchmarks (extra ARGS go to BenchmarkDotNet,
               e.g. --job short, --job dry, --filter '*Request*')
@@ -49,9 +58,10 @@ Commands:
 EOF
 }
 
-cmd_deps() {
+# Installs whichever of the given Debian packages are missing.
+ensure_apt_packages() {
     local missing=() pkg
-    for pkg in "${APT_PACKAGES[@]}"; do
+    for pkg in "$@"; do
         # dpkg -s also succeeds for removed-but-configured packages; check the status line.
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
             missing+=("$pkg")
@@ -62,8 +72,12 @@ cmd_deps() {
         apt-get update
         apt-get install -y --no-install-recommends "${missing[@]}"
     else
-        log "Debian packages already installed: ${APT_PACKAGES[*]}"
+        log "Debian packages already installed: $*"
     fi
+}
+
+cmd_deps() {
+    ensure_apt_packages "${APT_PACKAGES[@]}"
     if ! command -v dotnet >/dev/null 2>&1; then
         echo "error: the .NET SDK (dotnet) is not installed; see global.json for the version" >&2
         exit 1
@@ -162,6 +176,37 @@ cmd_test() {
     return "$overall"
 }
 
+# Builds the fuzz targets, copies them aside and instruments that copy of NbdFast.dll (the normal build
+# output stays uninstrumented, for replaying crashes), then fuzzes each target in turn.
+cmd_fuzz() {
+    local seconds="${1:-}" targets=() target failed=0
+    if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
+        echo "usage: ./build.sh fuzz SECONDS [TARGET]  (TARGET: ${FUZZ_TARGETS[*]})" >&2
+        exit 2
+    fi
+    if [ -n "${2:-}" ]; then
+        [[ " ${FUZZ_TARGETS[*]} " == *" $2 "* ]] || { echo "error: unknown fuzz target '$2' (${FUZZ_TARGETS[*]})" >&2; exit 2; }
+        targets=("$2")
+    else
+        targets=("${FUZZ_TARGETS[@]}")
+    fi
+    ensure_apt_packages afl++
+    log "dotnet build $FUZZ_PROJECT -c Release"
+    dotnet build "$FUZZ_PROJECT" -c Release -nologo -v quiet
+    local built=artifacts/build/bin/NbdFast.Fuzz/release instrumented=artifacts/fuzz/bin
+    rm -rf "$instrumented"
+    mkdir -p artifacts/fuzz
+    cp -r "$built" "$instrumented"
+    dotnet tool restore >/dev/null
+    log "instrumenting $instrumented/NbdFast.dll (sharpfuzz)"
+    dotnet sharpfuzz "$instrumented/NbdFast.dll" >/dev/null
+    for target in "${targets[@]}"; do
+        log "afl-fuzz $target for ${seconds}s"
+        fuzz/run-afl.sh "$target" "$seconds" "$instrumented" "$built/NbdFast.Fuzz.dll" || failed=1
+    done
+    return "$failed"
+}
+
 cmd_bench() {
     log "dotnet run -c Release --project $BENCH"
     dotnet run -c Release --project "$BENCH" -- --filter '*' "$@"
@@ -197,6 +242,7 @@ main() {
         pack) cmd_pack ;;
         publish) cmd_publish ;;
         test) cmd_test ;;
+        fuzz) cmd_fuzz "$@" ;;
         bench) cmd_bench "$@" ;;
         run) cmd_run "$@" ;;
         help | -h | --help) usage ;;
