@@ -43,7 +43,8 @@ Commands:
   pack        pack the library into artifacts/packages
   publish     publish the native-AOT CLI to artifacts/publish and artifacts/nbdfast
               (fails on any AOT/trim warning)
-  test        deps, build, publish, then run every test project; prints "N passed, M failed"
+  test        deps, build, publish, then run every test project and a short fuzz smoke run of each
+              fuzz target (FUZZ_SMOKE_SECONDS, default 15); prints "N passed, M failed"
   fuzz SECONDS [TARGET]
               coverage-guided fuzzing with SharpFuzz + afl-fuzz: build fuzz/NbdFast.Fuzz, instrument
               NbdFast.dll, fuzz TARGET (options or requests; both when omitted) for SECONDS each from
@@ -171,13 +172,49 @@ cmd_test() {
         passed=$((passed + p))
         failed=$((failed + f))
     done
+    # Fuzz smoke runs: each target counts as one test; a crash (or a failure to fuzz at all) fails it.
+    local smoke="${FUZZ_SMOKE_SECONDS:-15}" target
+    if fuzz_prepare; then
+        for target in "${FUZZ_TARGETS[@]}"; do
+            if fuzz_run "$target" "$smoke"; then
+                passed=$((passed + 1))
+            else
+                failed=$((failed + 1))
+                overall=1
+            fi
+        done
+    else
+        echo "error: building or instrumenting the fuzz targets failed" >&2
+        failed=$((failed + ${#FUZZ_TARGETS[@]}))
+        overall=1
+    fi
     echo
     echo "$passed passed, $failed failed"
     return "$overall"
 }
 
 # Builds the fuzz targets, copies them aside and instruments that copy of NbdFast.dll (the normal build
-# output stays uninstrumented, for replaying crashes), then fuzzes each target in turn.
+# output stays uninstrumented, for replaying crashes).
+FUZZ_BUILT=artifacts/build/bin/NbdFast.Fuzz/release
+FUZZ_INSTRUMENTED=artifacts/fuzz/bin
+# Each step checks its status: cmd_test calls this inside an `if`, where set -e does not apply.
+fuzz_prepare() {
+    ensure_apt_packages afl++ || return 1
+    log "dotnet build $FUZZ_PROJECT -c Release"
+    dotnet build "$FUZZ_PROJECT" -c Release -nologo -v quiet || return 1
+    rm -rf "$FUZZ_INSTRUMENTED"
+    mkdir -p artifacts/fuzz
+    cp -r "$FUZZ_BUILT" "$FUZZ_INSTRUMENTED" || return 1
+    dotnet tool restore >/dev/null || return 1
+    log "instrumenting $FUZZ_INSTRUMENTED/NbdFast.dll (sharpfuzz)"
+    dotnet sharpfuzz "$FUZZ_INSTRUMENTED/NbdFast.dll" >/dev/null || return 1
+}
+
+fuzz_run() { # TARGET SECONDS
+    log "afl-fuzz $1 for ${2}s"
+    fuzz/run-afl.sh "$1" "$2" "$FUZZ_INSTRUMENTED" "$FUZZ_BUILT/NbdFast.Fuzz.dll"
+}
+
 cmd_fuzz() {
     local seconds="${1:-}" targets=() target failed=0
     if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
@@ -190,19 +227,9 @@ cmd_fuzz() {
     else
         targets=("${FUZZ_TARGETS[@]}")
     fi
-    ensure_apt_packages afl++
-    log "dotnet build $FUZZ_PROJECT -c Release"
-    dotnet build "$FUZZ_PROJECT" -c Release -nologo -v quiet
-    local built=artifacts/build/bin/NbdFast.Fuzz/release instrumented=artifacts/fuzz/bin
-    rm -rf "$instrumented"
-    mkdir -p artifacts/fuzz
-    cp -r "$built" "$instrumented"
-    dotnet tool restore >/dev/null
-    log "instrumenting $instrumented/NbdFast.dll (sharpfuzz)"
-    dotnet sharpfuzz "$instrumented/NbdFast.dll" >/dev/null
+    fuzz_prepare
     for target in "${targets[@]}"; do
-        log "afl-fuzz $target for ${seconds}s"
-        fuzz/run-afl.sh "$target" "$seconds" "$instrumented" "$built/NbdFast.Fuzz.dll" || failed=1
+        fuzz_run "$target" "$seconds" || failed=1
     done
     return "$failed"
 }

@@ -19,7 +19,7 @@ status=0
 # -V stops fuzzing after SECONDS; the timeout only guards against afl-fuzz never starting. -t 2000: an input
 # runs in well under a millisecond, so two seconds is a hang, even on a loaded machine.
 timeout --kill-after=10 $((seconds + 180)) \
-    afl-fuzz -V "$seconds" -t 2000 -m none -i "fuzz/corpus/$target" -o "$out" -- "$instrumented/NbdFast.Fuzz" "$target" \
+    afl-fuzz -V "$seconds" -t 2000 -m none -x fuzz/nbd.dict -i "fuzz/corpus/$target" -o "$out" -- "$instrumented/NbdFast.Fuzz" "$target" \
     >"$out/afl-fuzz.log" 2>&1 || status=$?
 stats="$out/default/fuzzer_stats"
 if [ "$status" -ne 0 ] || [ ! -f "$stats" ]; then

@@ -52,8 +52,9 @@ internal static class Targets
             }
             catch (Exception e)
             {
+                // The first crash in full; the rest on one line each (they are usually the same bug).
                 failures++;
-                Console.WriteLine($"CRASH {file}: {e}");
+                Console.WriteLine(failures == 1 ? $"CRASH {file}: {e}" : $"CRASH {file}: {e.GetType().Name}: {e.Message}");
             }
         }
         return failures == 0 ? 0 : 1;
