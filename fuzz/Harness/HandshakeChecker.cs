@@ -11,7 +11,8 @@ public sealed class FuzzPropertyException(string message) : Exception(message);
 /// Checks a handshake's server output against the client's script, option by option: the greeting first;
 /// then, for each option the server read, replies that echo that option, with only the reply types the spec
 /// allows for it, each well formed, ending in ACK or an error; and the session ends in a chosen export, an
-/// ACK to ABORT, or a closed connection with no partial reply.
+/// ACK to ABORT, or a closed connection with no partial reply. Before TLS, the TLS policy holds: FORCEDTLS
+/// acknowledges nothing but STARTTLS and ABORT, SELECTIVETLS neither lists nor describes the TLS-only export.
 /// </summary>
 public static class HandshakeChecker
 {
@@ -54,6 +55,7 @@ public static class HandshakeChecker
             Require(header.HasValidMagic, "a reply to an option without the IHAVEOPT magic");
             Require(header.Length <= (uint)config.Limits.MaxOptionLength, "a reply to an option over the length limit");
             Require(header.Length <= (uint)(client.Length - NbdLimits.OptionHeaderSize), "a reply to a truncated option");
+            ReadOnlySpan<byte> data = client.Slice(NbdLimits.OptionHeaderSize, (int)header.Length);
             client = client[(NbdLimits.OptionHeaderSize + (int)header.Length)..];
 
             if (header.Option == (uint)NbdOption.ExportName)
@@ -65,7 +67,8 @@ public static class HandshakeChecker
             }
             // A client without fixed newstyle cannot parse option replies: it must never get one.
             Require(fixedNewstyle, "an option reply to a client without fixed newstyle");
-            NbdOptionReplyType final = ReadRepliesTo(header.Option, ref output);
+            NbdOptionReplyType final = ReadRepliesTo(config, header.Option, ref output);
+            CheckTlsPolicy(config, header.Option, data, final);
             if (final == NbdOptionReplyType.Ack && header.Option == (uint)NbdOption.StartTls)
             {
                 Require(config.Tls != FuzzTls.None, "STARTTLS acknowledged without TLS configured");
@@ -87,7 +90,29 @@ public static class HandshakeChecker
     }
 
     /// <summary>Reads the replies to one option up to its final one and returns the final reply's type.</summary>
-    private static NbdOptionReplyType ReadRepliesTo(uint option, ref ReadOnlySpan<byte> output)
+    /// <summary>
+    /// Before TLS (which these sessions never complete): FORCEDTLS acknowledges only STARTTLS and ABORT;
+    /// SELECTIVETLS never describes the TLS-only export "b".
+    /// </summary>
+    private static void CheckTlsPolicy(HandshakeConfig config, uint option, ReadOnlySpan<byte> data, NbdOptionReplyType final)
+    {
+        if (final != NbdOptionReplyType.Ack)
+        {
+            return;
+        }
+        if (config.Tls == FuzzTls.Required)
+        {
+            Require(option is (uint)NbdOption.StartTls or (uint)NbdOption.Abort, $"option {option} acknowledged before TLS on a TLS-only server");
+        }
+        if (config.Tls == FuzzTls.Optional && config.WithResolver && option is (uint)NbdOption.Info or (uint)NbdOption.Go
+            or (uint)NbdOption.ListMetaContext or (uint)NbdOption.SetMetaContext)
+        {
+            Require(!(data.Length >= 5 && BinaryPrimitives.ReadUInt32BigEndian(data) == 1 && data[4] == (byte)'b'),
+                "the TLS-only export was described before TLS");
+        }
+    }
+
+    private static NbdOptionReplyType ReadRepliesTo(HandshakeConfig config, uint option, ref ReadOnlySpan<byte> output)
     {
         bool sawExportInfo = false;
         bool sawIntermediate = false;
@@ -104,6 +129,9 @@ public static class HandshakeChecker
             if (reply.Type == IntermediateFor(option) && reply.Type != NbdOptionReplyType.Ack)
             {
                 CheckIntermediate(reply.Type, payload, ref sawExportInfo);
+                Require(!(config.Tls == FuzzTls.Optional && config.WithResolver && reply.Type == NbdOptionReplyType.Server
+                    && payload.Length >= 5 && BinaryPrimitives.ReadUInt32BigEndian(payload) == 1 && payload[4] == (byte)'b'),
+                    "the TLS-only export was listed before TLS");
                 sawIntermediate = true;
                 continue;
             }
