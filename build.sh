@@ -24,8 +24,12 @@ RID=linux-x64
 BINARY=artifacts/nbdfast
 
 # Debian packages: real NBD peers for the tests (nbdkit, libnbd's nbdinfo/nbdsh/nbdcopy and its Python
-# binding, qemu-img/qemu-io, fio's nbd engine), and what native AOT links with (clang, zlib).
-APT_PACKAGES=(nbdkit libnbd-bin python3-libnbd qemu-utils fio clang zlib1g-dev openssl util-linux)
+# binding, qemu-img/qemu-io, fio's nbd engine), what native AOT links with (clang, zlib), and the fuzzer the
+# fuzz command (and the test command's fuzz smoke run) drives SharpFuzz targets with (afl++).
+APT_PACKAGES=(nbdkit libnbd-bin python3-libnbd qemu-utils fio clang zlib1g-dev openssl util-linux afl++)
+
+FUZZ_PROJECT=fuzz/NbdFast.Fuzz
+FUZZ_TARGETS=(options requests)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -39,7 +43,13 @@ Commands:
   pack        pack the library into artifacts/packages
   publish     publish the native-AOT CLI to artifacts/publish and artifacts/nbdfast
               (fails on any AOT/trim warning)
-  test        deps, build, publish, then run every test project; prints "N passed, M failed"
+  test        deps, build, publish, then run every test project and a short fuzz smoke run of each
+              fuzz target (FUZZ_SMOKE_SECONDS, default 15); prints "N passed, M failed"
+  fuzz SECONDS [TARGET]
+              coverage-guided fuzzing with SharpFuzz + afl-fuzz: build fuzz/NbdFast.Fuzz, instrument
+              NbdFast.dll, fuzz TARGET (options or requests; both when omitted) for SECONDS each from
+              the seed corpus in fuzz/corpus/TARGET; prints executions, exec/s, edges and crashes, and
+              fails when a crash (or a reproducible hang) is found. Findings: artifacts/fuzz/TARGET
   bench [ARGS]
               run the BenchmarkDotNet micro-benchmarks (extra ARGS go to BenchmarkDotNet,
               e.g. --job short, --job dry, --filter '*Request*')
@@ -53,9 +63,10 @@ Commands:
 EOF
 }
 
-cmd_deps() {
+# Installs whichever of the given Debian packages are missing.
+ensure_apt_packages() {
     local missing=() pkg
-    for pkg in "${APT_PACKAGES[@]}"; do
+    for pkg in "$@"; do
         # dpkg -s also succeeds for removed-but-configured packages; check the status line.
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
             missing+=("$pkg")
@@ -66,8 +77,12 @@ cmd_deps() {
         apt-get update
         apt-get install -y --no-install-recommends "${missing[@]}"
     else
-        log "Debian packages already installed: ${APT_PACKAGES[*]}"
+        log "Debian packages already installed: $*"
     fi
+}
+
+cmd_deps() {
+    ensure_apt_packages "${APT_PACKAGES[@]}"
     if ! command -v dotnet >/dev/null 2>&1; then
         echo "error: the .NET SDK (dotnet) is not installed; see global.json for the version" >&2
         exit 1
@@ -161,9 +176,66 @@ cmd_test() {
         passed=$((passed + p))
         failed=$((failed + f))
     done
+    # Fuzz smoke runs: each target counts as one test; a crash (or a failure to fuzz at all) fails it.
+    local smoke="${FUZZ_SMOKE_SECONDS:-15}" target
+    if fuzz_prepare; then
+        for target in "${FUZZ_TARGETS[@]}"; do
+            if fuzz_run "$target" "$smoke"; then
+                passed=$((passed + 1))
+            else
+                failed=$((failed + 1))
+                overall=1
+            fi
+        done
+    else
+        echo "error: building or instrumenting the fuzz targets failed" >&2
+        failed=$((failed + ${#FUZZ_TARGETS[@]}))
+        overall=1
+    fi
     echo
     echo "$passed passed, $failed failed"
     return "$overall"
+}
+
+# Builds the fuzz targets, copies them aside and instruments that copy of NbdFast.dll (the normal build
+# output stays uninstrumented, for replaying crashes).
+FUZZ_BUILT=artifacts/build/bin/NbdFast.Fuzz/release
+FUZZ_INSTRUMENTED=artifacts/fuzz/bin
+# Each step checks its status: cmd_test calls this inside an `if`, where set -e does not apply.
+fuzz_prepare() {
+    ensure_apt_packages afl++ || return 1
+    log "dotnet build $FUZZ_PROJECT -c Release"
+    dotnet build "$FUZZ_PROJECT" -c Release -nologo -v quiet || return 1
+    rm -rf "$FUZZ_INSTRUMENTED"
+    mkdir -p artifacts/fuzz
+    cp -r "$FUZZ_BUILT" "$FUZZ_INSTRUMENTED" || return 1
+    dotnet tool restore >/dev/null || return 1
+    log "instrumenting $FUZZ_INSTRUMENTED/NbdFast.dll (sharpfuzz)"
+    dotnet sharpfuzz "$FUZZ_INSTRUMENTED/NbdFast.dll" >/dev/null || return 1
+}
+
+fuzz_run() { # TARGET SECONDS
+    log "afl-fuzz $1 for ${2}s"
+    fuzz/run-afl.sh "$1" "$2" "$FUZZ_INSTRUMENTED" "$FUZZ_BUILT/NbdFast.Fuzz.dll"
+}
+
+cmd_fuzz() {
+    local seconds="${1:-}" targets=() target failed=0
+    if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
+        echo "usage: ./build.sh fuzz SECONDS [TARGET]  (TARGET: ${FUZZ_TARGETS[*]})" >&2
+        exit 2
+    fi
+    if [ -n "${2:-}" ]; then
+        [[ " ${FUZZ_TARGETS[*]} " == *" $2 "* ]] || { echo "error: unknown fuzz target '$2' (${FUZZ_TARGETS[*]})" >&2; exit 2; }
+        targets=("$2")
+    else
+        targets=("${FUZZ_TARGETS[@]}")
+    fi
+    fuzz_prepare
+    for target in "${targets[@]}"; do
+        fuzz_run "$target" "$seconds" || failed=1
+    done
+    return "$failed"
 }
 
 cmd_bench() {
@@ -212,6 +284,7 @@ main() {
         pack) cmd_pack ;;
         publish) cmd_publish ;;
         test) cmd_test ;;
+        fuzz) cmd_fuzz "$@" ;;
         bench) cmd_bench "$@" ;;
         soak) cmd_soak "$@" ;;
         run) cmd_run "$@" ;;
