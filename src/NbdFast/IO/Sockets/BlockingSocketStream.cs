@@ -28,7 +28,11 @@ internal sealed class BlockingSocketStream(Socket socket) : Stream
         using CancellationTokenRegistration registration = Register(cancellationToken);
         try
         {
-            return ValueTask.FromResult(Socket.Receive(buffer.Span, SocketFlags.None));
+            int read = Socket.Receive(buffer.Span, SocketFlags.None);
+            // Cancelling shuts the socket down, which ends the Receive with 0 bytes: that is the deadline, not
+            // the client's end of stream, and callers tell the two apart by the exception.
+            cancellationToken.ThrowIfCancellationRequested();
+            return ValueTask.FromResult(read);
         }
         catch (SocketException e)
         {
