@@ -18,6 +18,7 @@ internal sealed class ServerApp : IAsyncDisposable
     private readonly ILogger _log;
     private readonly ExportRegistry _exports;
     private readonly NbdUringEngine? _uring;
+    private readonly NbdTlsOptions? _tls;
     private readonly List<Socket> _listeners;
     private readonly MetricsEndpoint? _metrics;
     private readonly Server _server;
@@ -32,6 +33,7 @@ internal sealed class ServerApp : IAsyncDisposable
         _log = log;
         _exports = exports;
         _uring = uring;
+        _tls = tls;
         _listeners = listeners;
         _metrics = metrics;
         _server = new Server(settings, SessionSettings.From(settings, uring, tls), exports, log);
@@ -53,7 +55,6 @@ internal sealed class ServerApp : IAsyncDisposable
             {
                 WritePidFile(pidFile);
             }
-            log.Serving(ExportSet.Describe(exports.Specs), string.Join(", ", listeners.Select(ListenerSet.Describe)), DescribeTransport(uring, tls));
             return new ServerApp(settings, log, exports, uring, tls, listeners, metrics);
         }
         catch
@@ -69,6 +70,9 @@ internal sealed class ServerApp : IAsyncDisposable
     /// <summary>Serves until a shutdown signal, then drains; returns the exit status.</summary>
     public async Task<int> RunAsync()
     {
+        // The "serving" line tells scripts and tests that signals are handled now: it must not come before the
+        // SignalHandler exists, or a SIGHUP/SIGTERM right after it meets the default action and kills the process.
+        _log.Serving(ExportSet.Describe(_exports.Specs), string.Join(", ", _listeners.Select(ListenerSet.Describe)), DescribeTransport(_uring, _tls));
         await _server.AcceptAsync(_listeners, _shutdown.Token).ConfigureAwait(false);
         _log.ShuttingDown(_server.Connections.Count, _settings.ShutdownTimeout.TotalSeconds);
         if (!await _server.Connections.WaitAllAsync(_settings.ShutdownTimeout).ConfigureAwait(false))

@@ -2,9 +2,10 @@ using System.Runtime.InteropServices;
 
 namespace NbdFast.Interop.Tests.Support;
 
-/// <summary>kill(2), to send SIGTERM/SIGINT to a child process.</summary>
+/// <summary>kill(2), to send SIGTERM/SIGINT/SIGHUP to a child process.</summary>
 public static class Signals
 {
+    public const int SigHup = 1;
     public const int SigInt = 2;
     public const int SigKill = 9;
     public const int SigTerm = 15;

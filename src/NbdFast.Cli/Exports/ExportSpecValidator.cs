@@ -20,6 +20,11 @@ internal static class ExportSpecValidator
         {
             throw new UsageException($"{where}: give either a path or a memory size");
         }
+        if (spec.MemorySize is <= 0)
+        {
+            // --export and --memory refuse 0 when parsing; the config file's "memory": 0 only meets this check.
+            throw new UsageException($"{where}: a RAM disk needs a size above 0");
+        }
         if (spec.Path is string path)
         {
             if (Directory.Exists(path))
