@@ -27,9 +27,21 @@ ILogger log = loggerFactory.CreateLogger("nbdfast");
 try
 {
     CliSettings settings = commandLine.Bind(parsed, level);
-    await using var app = await ServerApp.StartAsync(settings, log);
-    using var signals = new SignalHandler(app);
-    return await app.RunAsync();
+    ServerApp app = await ServerApp.StartAsync(settings, log);
+    // Never disposed: a signal that arrives while the process is already stopping must not kill it with the
+    // default action (status 143); the app ignores signals once it has stopped.
+    var signals = new SignalHandler(app);
+    int status;
+    try
+    {
+        status = await app.RunAsync();
+    }
+    finally
+    {
+        await app.DisposeAsync();
+    }
+    GC.KeepAlive(signals);
+    return status;
 }
 catch (UsageException e)
 {

@@ -25,6 +25,7 @@ internal sealed class ServerApp : IAsyncDisposable
     private readonly CancellationTokenSource _shutdown = new();
     private readonly SemaphoreSlim _reloading = new(1, 1);
     private int _signals;
+    private bool _stopped;
 
     private ServerApp(CliSettings settings, ILogger log, ExportRegistry exports, NbdUringEngine? uring, NbdTlsOptions? tls,
         List<Socket> listeners, MetricsEndpoint? metrics)
@@ -82,6 +83,7 @@ internal sealed class ServerApp : IAsyncDisposable
             await _server.Connections.WaitAllAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         }
         await _exports.FlushAsync().ConfigureAwait(false);
+        Volatile.Write(ref _stopped, true);
         _log.Stopped();
         return 0;
     }
@@ -89,6 +91,10 @@ internal sealed class ServerApp : IAsyncDisposable
     /// <summary>SIGINT/SIGTERM: the first starts a graceful shutdown, the second exits at once.</summary>
     public void RequestShutdown()
     {
+        if (Volatile.Read(ref _stopped))
+        {
+            return; // already stopped and on the way out
+        }
         if (Interlocked.Increment(ref _signals) == 1)
         {
             _shutdown.Cancel();

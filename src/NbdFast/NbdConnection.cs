@@ -15,6 +15,7 @@ public sealed class NbdConnection : IAsyncDisposable
     private readonly NbdChannel _channel;
     private readonly NegotiationResult _negotiation;
     private readonly Lock _gate = new();
+    private Diagnostics.ConnectionMetrics? _metrics;
     private int _served;
     private bool _closing;
     private Task? _close;
@@ -39,6 +40,12 @@ public sealed class NbdConnection : IAsyncDisposable
 
     /// <summary>The session runs over TLS (STARTTLS succeeded).</summary>
     public bool TlsActive => _negotiation.TlsActive;
+
+    /// <summary>Payload bytes the client has read successfully while being served.</summary>
+    public long BytesRead => _metrics?.BytesRead ?? 0;
+
+    /// <summary>Payload bytes the client has written successfully while being served.</summary>
+    public long BytesWritten => _metrics?.BytesWritten ?? 0;
 
     /// <summary>The client negotiated 64-bit extended headers.</summary>
     public bool ExtendedHeaders => _negotiation.Features.ExtendedHeaders;
@@ -111,6 +118,7 @@ public sealed class NbdConnection : IAsyncDisposable
 
         var context = new TransmissionContext(device, flags, features.StructuredReplies, features.ExtendedHeaders,
             features.HasAllocationContext(ExportName), options, ExportName);
+        _metrics = context.Metrics;
         context.Metrics.ConnectionOpened();
         try
         {

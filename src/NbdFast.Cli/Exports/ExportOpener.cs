@@ -18,7 +18,7 @@ internal static class ExportOpener
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {
-            throw new UsageException($"{spec.Source}: {e.Message}");
+            throw new UsageException($"{spec.Source}: {OneLine(e)}");
         }
         try
         {
@@ -36,7 +36,13 @@ internal static class ExportOpener
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {
             device.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            throw new UsageException($"export '{spec.Name}': {e.Message}");
+            throw new UsageException($"export '{spec.Name}': {OneLine(e)}");
         }
     }
+
+    /// <summary>An exception's message without the parameter name and "Actual value" lines argument exceptions add.</summary>
+    private static string OneLine(Exception e) =>
+        e is ArgumentException { ParamName: { } name } argument
+            ? argument.Message.Split('\n')[0].Replace($" (Parameter '{name}')", "", StringComparison.Ordinal).Trim()
+            : e.Message.Split('\n')[0].Trim();
 }

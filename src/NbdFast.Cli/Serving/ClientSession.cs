@@ -38,8 +38,7 @@ internal sealed class ClientSession(long id, Socket socket, SessionSettings sett
                 }
                 log.ConnectionOpened(id, _peer, exportName, connection.TlsActive ? " over TLS" : "");
                 await connection.ServeAsync(settings.Serve, shutdown).ConfigureAwait(false);
-                // TODO(bytes): per-connection byte counts once the library exposes them.
-                log.ConnectionClosed(id, _peer, exportName, started.Elapsed.TotalSeconds, 0, 0);
+                log.ConnectionClosed(id, _peer, exportName, started.Elapsed.TotalSeconds, connection.BytesRead, connection.BytesWritten);
             }
         }
         catch (OperationCanceledException) when (shutdown.IsCancellationRequested)

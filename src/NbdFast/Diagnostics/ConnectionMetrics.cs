@@ -21,8 +21,16 @@ internal sealed class ConnectionMetrics(string exportName)
 
     private readonly KeyValuePair<string, object?> _export = new(NbdMetrics.ExportTag, exportName);
     private bool _openRecorded;
+    private long _bytesRead;
+    private long _bytesWritten;
 
     public string ExportName { get; } = exportName;
+
+    /// <summary>Payload bytes of the connection's successful reads so far (for its log line; counted with or without a listener).</summary>
+    public long BytesRead => Volatile.Read(ref _bytesRead);
+
+    /// <summary>Payload bytes of the connection's successful writes so far.</summary>
+    public long BytesWritten => Volatile.Read(ref _bytesWritten);
 
     /// <summary>The connection entered the transmission phase.</summary>
     public void ConnectionOpened()
@@ -66,6 +74,18 @@ internal sealed class ConnectionMetrics(string exportName)
     /// </summary>
     public void RequestFinished(in NbdRequest request, NbdError outcome, long received, bool started, bool answered)
     {
+        if (answered && outcome == NbdError.None)
+        {
+            // Replies of one connection complete on several threads on the stream transport.
+            if (request.Command == NbdCommand.Read)
+            {
+                Interlocked.Add(ref _bytesRead, (long)request.Length);
+            }
+            else if (request.Command == NbdCommand.Write)
+            {
+                Interlocked.Add(ref _bytesWritten, (long)request.Length);
+            }
+        }
         if (received == 0)
         {
             return;
