@@ -7,7 +7,15 @@ namespace NbdFast;
 /// <param name="ReadOnly">Serve read-only (NBD_FLAG_READ_ONLY); the default, as in <see cref="NbdConnection.ServeAsync(IBlockDevice, bool, ServeOptions?, CancellationToken)"/>.</param>
 /// <param name="Description">Shown by NBD_OPT_LIST and NBD_INFO_DESCRIPTION.</param>
 /// <param name="TlsOnly">With <see cref="NbdTlsMode.Optional"/> (SELECTIVETLS): hidden and refused until the client starts TLS.</param>
-public sealed record NbdExport(IBlockDevice Device, bool ReadOnly = true, string? Description = null, bool TlsOnly = false);
+public sealed record NbdExport(IBlockDevice Device, bool ReadOnly = true, string? Description = null, bool TlsOnly = false)
+{
+    /// <summary>
+    /// When set, NBD_OPT_GO on this export is refused with NBD_REP_ERR_POLICY and this message (and
+    /// NBD_OPT_EXPORT_NAME closes the connection), while LIST and INFO still describe it: for an export that is
+    /// temporarily unavailable, e.g. at its connection limit.
+    /// </summary>
+    public string? UnavailableReason { get; init; }
+}
 
 /// <summary>
 /// Looks up an export by the name a client asked for; returns null for an unknown name (the client then

@@ -81,7 +81,9 @@ public sealed class BadInputServer : IAsyncDisposable
         CompanionClient? companion = null;
         try
         {
-            process = await Transport.Tcp.StartAsync(engine, [.. what, "--writable"]).ConfigureAwait(false);
+            // The connection storms here run 16 handshakes at once beside the companion; the default
+            // --max-handshakes of 16 would (rightly) refuse some, which is the limits' test, not this one's.
+            process = await Transport.Tcp.StartAsync(engine, [.. what, "--writable", "--max-handshakes", "256"]).ConfigureAwait(false);
             companion = await CompanionClient.ConnectAsync(process.Uri(), CompanionOffset, CompanionSize).ConfigureAwait(false);
             var server = new BadInputServer(engine, export, process, companion, files);
             await server.WarmUpAsync().ConfigureAwait(false);

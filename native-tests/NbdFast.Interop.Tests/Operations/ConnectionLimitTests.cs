@@ -43,7 +43,11 @@ public sealed class ConnectionLimitTests
 
         using HeldClient holder = await HeldClient.ConnectAsync(Clients.Tcp(port, "solo"), temp.Path, "S");
         await Clients.AssertRefusedAsync(Clients.Tcp(port, "solo"), server);
-        Assert.Contains("export 'solo' already has 1 clients (max-connections)", server.Stderr, StringComparison.Ordinal);
+        Assert.Contains("export 'solo' is at its max-connections (1)", server.Stderr, StringComparison.Ordinal);
+        // The refusal comes in the handshake, with a reason the client can show (NBD_REP_ERR_POLICY).
+        ToolResult info = await ExternalTool.RunAsync("nbdinfo", [Clients.Tcp(port, "solo")], TimeSpan.FromSeconds(20));
+        Assert.False(info.Succeeded, info.Describe());
+        Assert.Contains("nbd_opt_go", info.Stderr, StringComparison.Ordinal);   // refused at GO, not after it
         await Clients.AssertServedAsync(Clients.Tcp(port, "shared"), server);
         await Clients.AssertServedAsync(Clients.Tcp(port, "shared"), server);
 

@@ -56,7 +56,18 @@ internal sealed class ExportRegistry : IAsyncDisposable
     {
         lock (_lock)
         {
-            return ValueTask.FromResult(_current.TryGetValue(name, out LiveExport? live) ? live.Export : null);
+            if (!_current.TryGetValue(name, out LiveExport? live))
+            {
+                return ValueTask.FromResult<NbdExport?>(null);
+            }
+            // A full export is refused in the handshake, where the client gets a reason (ERR_POLICY); the
+            // lease taken after the handshake is what enforces the limit when two clients race for the last place.
+            if (live.Spec.MaxConnections is int limit && live.Connections >= limit)
+            {
+                _log.ExportFull(ClientText.Echo(name), limit);
+                return ValueTask.FromResult<NbdExport?>(live.Export with { UnavailableReason = $"export '{ClientText.Echo(name)}' is at its connection limit ({limit})" });
+            }
+            return ValueTask.FromResult<NbdExport?>(live.Export);
         }
     }
 

@@ -44,8 +44,11 @@ internal static partial class CliLog
     [LoggerMessage(22, LogLevel.Warning, "refused {Peer}: {Limit} clients already in the handshake (--max-handshakes)")]
     public static partial void HandshakeLimit(this ILogger logger, string peer, int limit);
 
-    [LoggerMessage(23, LogLevel.Warning, "connection {Id} from {Peer}: closed, export '{Export}' already has {Limit} clients (max-connections)")]
+    [LoggerMessage(23, LogLevel.Warning, "connection {Id} from {Peer}: closed, export '{Export}' is at its max-connections ({Limit})")]
     public static partial void ExportLimit(this ILogger logger, long id, string peer, string export, int limit);
+
+    [LoggerMessage(28, LogLevel.Warning, "export '{Export}' is at its max-connections ({Limit}): a client asking for it is refused (NBD_REP_ERR_POLICY)")]
+    public static partial void ExportFull(this ILogger logger, string export, int limit);
 
     [LoggerMessage(24, LogLevel.Warning, "connection {Id} from {Peer}: closed, no handshake within {Seconds} s (--handshake-timeout)")]
     public static partial void HandshakeTimeout(this ILogger logger, long id, string peer, double seconds);

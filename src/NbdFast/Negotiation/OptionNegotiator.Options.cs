@@ -24,6 +24,10 @@ internal sealed partial class OptionNegotiator
         {
             throw new NbdProtocolException($"EXPORT_NAME for TLS-only export '{ClientText.Echo(name)}' before TLS.");
         }
+        if (export.UnavailableReason is string reason)
+        {
+            throw new NbdProtocolException($"EXPORT_NAME for '{ClientText.Echo(name)}', which is unavailable: {reason}");
+        }
         ExportReplies.WriteExportName(_io, export, TransmissionFlagsBuilder.For(export.Device, export.ReadOnly, _features, name), _features.NoZeroes);
         return new NegotiationResult(name, _features, export, PendingExportReply.None, InfoRequests.None);
     }
@@ -104,6 +108,12 @@ internal sealed partial class OptionNegotiator
         if (export is null)
         {
             WriteError(option, NbdOptionReplyType.ErrUnknown, $"export '{ClientText.Echo(request.Name)}' not found");
+            return null;
+        }
+        if (isGo && export.UnavailableReason is string reason)
+        {
+            // INFO still describes it; only entering transmission is refused, and the client may try again later.
+            WriteError(option, NbdOptionReplyType.ErrPolicy, ExportReplies.Truncate(reason));
             return null;
         }
         ExportReplies.WriteInfoAndAck(_io, option, request.Name, export,
