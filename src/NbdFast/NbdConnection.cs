@@ -16,6 +16,7 @@ public sealed class NbdConnection : IAsyncDisposable
     private readonly NegotiationResult _negotiation;
     private readonly Lock _gate = new();
     private Diagnostics.ConnectionMetrics? _metrics;
+    private NbdSessionEnd? _end;
     private int _served;
     private bool _closing;
     private Task? _close;
@@ -46,6 +47,12 @@ public sealed class NbdConnection : IAsyncDisposable
 
     /// <summary>Payload bytes the client has written successfully while being served.</summary>
     public long BytesWritten => _metrics?.BytesWritten ?? 0;
+
+    /// <summary>How often the server stopped reading this client because its in-flight budget was spent (back-pressure).</summary>
+    public long InFlightLimitStalls => _metrics?.BudgetStalls ?? 0;
+
+    /// <summary>Why serving ended, once <see cref="ServeAsync(IBlockDevice, bool, ServeOptions?, CancellationToken)"/> has returned; null before.</summary>
+    public NbdSessionEnd? SessionEnd => _end;
 
     /// <summary>The client negotiated 64-bit extended headers.</summary>
     public bool ExtendedHeaders => _negotiation.Features.ExtendedHeaders;
@@ -135,7 +142,7 @@ public sealed class NbdConnection : IAsyncDisposable
                     ring = UringTransmission.Create(uring, socket, context);
                     _ring = ring;
                 }
-                await UringTransmission.RunAsync(ring, cancellationToken).ConfigureAwait(false);
+                _end = (NbdSessionEnd)await UringTransmission.RunAsync(ring, cancellationToken).ConfigureAwait(false);
                 return;
             }
             var session = new StreamSession(_negotiation.Transport, context);
@@ -147,7 +154,7 @@ public sealed class NbdConnection : IAsyncDisposable
                 }
                 _session = session;
             }
-            await session.RunAsync(cancellationToken).ConfigureAwait(false);
+            _end = (NbdSessionEnd)await session.RunAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {

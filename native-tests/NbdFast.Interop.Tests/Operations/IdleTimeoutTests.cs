@@ -34,5 +34,6 @@ public sealed class IdleTimeoutTests
         Assert.True(run.Succeeded, run.Describe() + "\n--- server ---\n" + server.Stderr);
         Assert.Contains("busy survived", run.Stdout, StringComparison.Ordinal);
         Assert.Contains("idle disconnected", run.Stdout, StringComparison.Ordinal);
+        Assert.Equal(1, server.CountStderrLines("(--idle-timeout)"));   // the limit is logged when it trips, once
     }
 }

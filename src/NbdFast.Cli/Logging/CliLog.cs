@@ -59,6 +59,9 @@ internal static partial class CliLog
     [LoggerMessage(26, LogLevel.Warning, "connection {Id} from {Peer}: closed after {Seconds} s without a request (--idle-timeout)")]
     public static partial void IdleTimeout(this ILogger logger, long id, string peer, double seconds);
 
+    [LoggerMessage(29, LogLevel.Information, "connection {Id} from {Peer}: reading paused {Stalls} times at the in-flight limit of {Requests} requests / {Bytes} bytes (--max-in-flight, --max-in-flight-bytes)")]
+    public static partial void InFlightLimit(this ILogger logger, long id, string peer, long stalls, int requests, long bytes);
+
     [LoggerMessage(27, LogLevel.Warning, "accept failed: {Problem}")]
     public static partial void AcceptFailed(this ILogger logger, string problem);
 

@@ -38,6 +38,14 @@ internal sealed class ClientSession(long id, Socket socket, SessionSettings sett
                 }
                 log.ConnectionOpened(id, _peer, exportName, connection.TlsActive ? " over TLS" : "");
                 await connection.ServeAsync(settings.Serve, shutdown).ConfigureAwait(false);
+                if (connection.SessionEnd == NbdSessionEnd.IdleTimeout)
+                {
+                    log.IdleTimeout(id, _peer, settings.Serve.IdleTimeout.TotalSeconds);
+                }
+                if (connection.InFlightLimitStalls > 0)
+                {
+                    log.InFlightLimit(id, _peer, connection.InFlightLimitStalls, settings.Serve.MaxInFlightRequests, settings.Serve.MaxInFlightBytes);
+                }
                 log.ConnectionClosed(id, _peer, exportName, started.Elapsed.TotalSeconds, connection.BytesRead, connection.BytesWritten);
             }
         }

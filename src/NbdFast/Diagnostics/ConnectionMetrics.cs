@@ -23,6 +23,7 @@ internal sealed class ConnectionMetrics(string exportName)
     private bool _openRecorded;
     private long _bytesRead;
     private long _bytesWritten;
+    private long _budgetStalls;
 
     public string ExportName { get; } = exportName;
 
@@ -31,6 +32,12 @@ internal sealed class ConnectionMetrics(string exportName)
 
     /// <summary>Payload bytes of the connection's successful writes so far.</summary>
     public long BytesWritten => Volatile.Read(ref _bytesWritten);
+
+    /// <summary>How often reading stopped because the in-flight request or byte budget was spent.</summary>
+    public long BudgetStalls => Volatile.Read(ref _budgetStalls);
+
+    /// <summary>Reading stopped at the in-flight budget (back-pressure; counted, and reported when the connection ends).</summary>
+    public void NoteBudgetStall() => Interlocked.Increment(ref _budgetStalls);
 
     /// <summary>The connection entered the transmission phase.</summary>
     public void ConnectionOpened()

@@ -8,7 +8,7 @@ namespace NbdFast.Transmission;
 /// It also knows whether the reader is in the middle of a request and whether a graceful shutdown began,
 /// under the same lock, so "nothing in flight" can never miss a request the reader is about to start.
 /// </summary>
-internal sealed class InFlightBudget(int maxRequests, long maxBytes)
+internal sealed class InFlightBudget(int maxRequests, long maxBytes, Diagnostics.ConnectionMetrics? metrics = null)
 {
     private readonly Lock _lock = new();
     private int _requests;
@@ -85,6 +85,7 @@ internal sealed class InFlightBudget(int maxRequests, long maxBytes)
                 }
                 wait = WaitLocked();
             }
+            metrics?.NoteBudgetStall();
             await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }

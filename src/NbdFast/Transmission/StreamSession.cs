@@ -25,7 +25,7 @@ internal sealed partial class StreamSession
         _stream = stream;
         _context = context;
         _executor = new RequestExecutor(context);
-        _budget = new InFlightBudget(context.Options.MaxInFlightRequests, context.Options.MaxInFlightBytes);
+        _budget = new InFlightBudget(context.Options.MaxInFlightRequests, context.Options.MaxInFlightBytes, context.Metrics);
         _pool = new DefaultObjectPool<RequestContext>(new DefaultPooledObjectPolicy<RequestContext>(), context.Options.MaxInFlightRequests);
     }
 
@@ -281,7 +281,7 @@ internal sealed partial class StreamSession
     }
 }
 
-/// <summary>Why a transmission session ended.</summary>
+/// <summary>Why a transmission session ended; <see cref="NbdSessionEnd"/> is its public mirror (same members, same order).</summary>
 internal enum SessionEnd
 {
     /// <summary>NBD_CMD_DISC.</summary>

@@ -90,6 +90,7 @@ internal sealed unsafe partial class UringConnection
             long cost = request.Command == NbdCommand.Read ? (long)Math.Min(request.Length, _context.MaxPayload) : (long)Math.Min(payload, _context.MaxPayload);
             if (!TryReserve(cost, out UringSlot? slot))
             {
+                _context.Metrics.NoteBudgetStall();
                 _pausedForBudget = true;
                 break;
             }
@@ -254,6 +255,7 @@ internal sealed unsafe partial class UringConnection
         }
         if (!TryReserve(0, out UringSlot? slot))
         {
+            _context.Metrics.NoteBudgetStall();
             _pausedForBudget = true;
             return false;
         }
