@@ -252,7 +252,8 @@ internal sealed partial class CommandLine
 
     private static TimeSpan Seconds(double value, string name, bool zeroIsInfinite)
     {
-        if (double.IsNaN(value) || value < 0 || value > 86_400 * 365)
+        // Timers take at most int.MaxValue milliseconds (about 24.8 days).
+        if (double.IsNaN(value) || value < 0 || value * 1000 > int.MaxValue)
         {
             throw new UsageException($"{name}: {value.ToString(CultureInfo.InvariantCulture)} is not a number of seconds");
         }

@@ -26,6 +26,7 @@ internal sealed class ServerApp : IAsyncDisposable
     private readonly SemaphoreSlim _reloading = new(1, 1);
     private int _signals;
     private bool _stopped;
+    private bool _abandoned;
 
     private ServerApp(CliSettings settings, ILogger log, ExportRegistry exports, NbdUringEngine? uring, NbdTlsOptions? tls,
         List<Socket> listeners, MetricsEndpoint? metrics)
@@ -79,10 +80,17 @@ internal sealed class ServerApp : IAsyncDisposable
         if (!await _server.Connections.WaitAllAsync(_settings.ShutdownTimeout).ConfigureAwait(false))
         {
             _log.ShutdownTimeout(_server.Connections.Count);
-            await _server.Connections.CloseAllAsync().ConfigureAwait(false);
-            await _server.Connections.WaitAllAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            if (!await _server.Connections.CloseAllAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false))
+            {
+                // Something (a hung device) still holds a session: leave devices and reactors alone rather than
+                // close files under requests the kernel may still be running, and exit.
+                _abandoned = true;
+            }
         }
-        await _exports.FlushAsync().ConfigureAwait(false);
+        if (!_abandoned)
+        {
+            await _exports.FlushAsync().ConfigureAwait(false);
+        }
         Volatile.Write(ref _stopped, true);
         _log.Stopped();
         return 0;
@@ -115,6 +123,10 @@ internal sealed class ServerApp : IAsyncDisposable
         await _reloading.WaitAsync().ConfigureAwait(false);
         try
         {
+            if (Volatile.Read(ref _stopped))
+            {
+                return; // shutting down: the registry is about to be disposed
+            }
             (int added, int removed, int kept) = await _exports.ReloadAsync(ConfigFile.Load(path)).ConfigureAwait(false);
             _log.Reloaded(path, added, removed, kept);
         }
@@ -130,10 +142,16 @@ internal sealed class ServerApp : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Volatile.Write(ref _stopped, true);
         _metrics?.Dispose();
         _listeners.ForEach(l => l.Dispose());
-        _uring?.Dispose();
-        await _exports.DisposeAsync().ConfigureAwait(false);
+        // A reload in progress finishes before the registry goes (it checks _stopped once it has the lock).
+        await _reloading.WaitAsync().ConfigureAwait(false);
+        if (!_abandoned)
+        {
+            _uring?.Dispose();
+            await _exports.DisposeAsync().ConfigureAwait(false);
+        }
         foreach (string path in _settings.Listen.UnixSockets)
         {
             File.Delete(path);
@@ -143,7 +161,7 @@ internal sealed class ServerApp : IAsyncDisposable
             File.Delete(pidFile);
         }
         _shutdown.Dispose();
-        _reloading.Dispose();
+        // _reloading is not disposed: a SIGHUP task may still be waiting on it; it checks _stopped and leaves.
     }
 
     private static NbdUringEngine? StartUring(CliSettings settings, NbdTlsOptions? tls, ILogger log)

@@ -136,7 +136,7 @@ internal sealed class ExportRegistry : IAsyncDisposable
             {
                 await export.Device.FlushAsync().ConfigureAwait(false);
             }
-            catch (Exception e) when (e is IOException or Devices.BlockDeviceException)
+            catch (Exception e) when (e is IOException or Devices.BlockDeviceException or ObjectDisposedException)
             {
                 _log.FlushFailed(ClientText.Echo(export.Spec.Name), e.Message);
             }

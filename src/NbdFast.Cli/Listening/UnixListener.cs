@@ -9,9 +9,14 @@ internal static class UnixListener
 {
     public static Socket Open(string path, UnixFileMode? mode, string? owner)
     {
-        // A socket left by a previous run would make bind fail; anything else at that path is kept.
+        // A socket left by a previous run would make bind fail; anything else at that path is kept, and so is a
+        // socket another server is still listening on.
         if (PosixFile.IsSocket(path))
         {
+            if (IsListenedOn(path))
+            {
+                throw new IOException($"{path} is in use by another server");
+            }
             File.Delete(path);
         }
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -38,6 +43,20 @@ internal static class UnixListener
         }
     }
 
+    private static bool IsListenedOn(string path)
+    {
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(path));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false; // ECONNREFUSED: nobody listens, the file is stale
+        }
+    }
+
     /// <summary>USER[:GROUP] by name (from /etc/passwd and /etc/group) or number; a missing part stays unchanged.</summary>
     public static (uint User, uint Group) ResolveOwner(string owner)
     {
@@ -57,7 +76,16 @@ internal static class UnixListener
         {
             return id;
         }
-        foreach (string line in File.ReadLines(database))
+        IEnumerable<string> lines;
+        try
+        {
+            lines = File.ReadAllLines(database);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"--unix-owner: cannot look up {what} '{name}' ({e.Message}); give a number");
+        }
+        foreach (string line in lines)
         {
             string[] fields = line.Split(':');
             if (fields.Length > 2 && fields[0] == name && uint.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out id))

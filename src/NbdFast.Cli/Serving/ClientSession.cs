@@ -37,16 +37,14 @@ internal sealed class ClientSession(long id, Socket socket, SessionSettings sett
                     return;
                 }
                 log.ConnectionOpened(id, _peer, exportName, connection.TlsActive ? " over TLS" : "");
-                await connection.ServeAsync(settings.Serve, shutdown).ConfigureAwait(false);
-                if (connection.SessionEnd == NbdSessionEnd.IdleTimeout)
+                try
                 {
-                    log.IdleTimeout(id, _peer, settings.Serve.IdleTimeout.TotalSeconds);
+                    await connection.ServeAsync(settings.Serve, shutdown).ConfigureAwait(false);
                 }
-                if (connection.InFlightLimitStalls > 0)
+                finally
                 {
-                    log.InFlightLimit(id, _peer, connection.InFlightLimitStalls, settings.Serve.MaxInFlightRequests, settings.Serve.MaxInFlightBytes);
+                    LogClosed(connection, exportName, started.Elapsed.TotalSeconds);
                 }
-                log.ConnectionClosed(id, _peer, exportName, started.Elapsed.TotalSeconds, connection.BytesRead, connection.BytesWritten);
             }
         }
         catch (OperationCanceledException) when (shutdown.IsCancellationRequested)
@@ -65,6 +63,20 @@ internal sealed class ClientSession(long id, Socket socket, SessionSettings sett
         {
             await _channel.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>One line when a served connection ends, however it ends, plus the limits it ran into.</summary>
+    private void LogClosed(NbdConnection connection, string exportName, double seconds)
+    {
+        if (connection.SessionEnd == NbdSessionEnd.IdleTimeout)
+        {
+            log.IdleTimeout(id, _peer, settings.Serve.IdleTimeout.TotalSeconds);
+        }
+        if (connection.InFlightLimitStalls > 0)
+        {
+            log.InFlightLimit(id, _peer, connection.InFlightLimitStalls, settings.Serve.MaxInFlightRequests, settings.Serve.MaxInFlightBytes);
+        }
+        log.ConnectionClosed(id, _peer, exportName, seconds, connection.BytesRead, connection.BytesWritten);
     }
 
     /// <summary>Closes the connection hard (shutdown deadline passed); the session then ends promptly.</summary>

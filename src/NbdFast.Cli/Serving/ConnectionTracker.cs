@@ -44,13 +44,18 @@ internal sealed class ConnectionTracker
         return await Task.WhenAny(all, Task.Delay(timeout)).ConfigureAwait(false) == all;
     }
 
-    /// <summary>Closes every session hard (its socket), for the end of a shutdown that ran out of time.</summary>
-    public async Task CloseAllAsync()
+    /// <summary>
+    /// Closes every session hard (its socket), all at once, for the end of a shutdown that ran out of time; true
+    /// when they all ended within <paramref name="timeout"/> (a hung device can keep one from ending).
+    /// </summary>
+    public async Task<bool> CloseAllAsync(TimeSpan timeout)
     {
-        foreach ((ClientSession session, _) in Snapshot())
+        Task closing = Task.WhenAll(Snapshot().Select(s => s.Session.CloseAsync().AsTask()));
+        if (await Task.WhenAny(closing, Task.Delay(timeout)).ConfigureAwait(false) != closing)
         {
-            await session.CloseAsync().ConfigureAwait(false);
+            return false;
         }
+        return await WaitAllAsync(timeout).ConfigureAwait(false);
     }
 
     private (ClientSession Session, Task Task)[] Snapshot()

@@ -50,6 +50,15 @@ internal sealed partial class StreamSession
         {
             End = StopReason ?? SessionEnd.ClientGone;
         }
+        catch
+        {
+            // Any other failure (e.g. from a TLS stream): no request may outlive the session, whose host
+            // will release the device right after.
+            Stop(SessionEnd.ClientGone);
+            await _budget.WhenIdleAsync().ConfigureAwait(false);
+            await registration.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
         // Every request already started is finished and answered before the connection closes.
         await _budget.WhenIdleAsync().ConfigureAwait(false);
         await registration.DisposeAsync().ConfigureAwait(false);
