@@ -12,6 +12,11 @@
 #   TRANSPORTS  "unix tcp"            (default both)
 #   JOBS        subset of the job names below (default all)
 #   SERVERS     subset of the server names below (default all)
+#               "floor" is bench/floor/nbd-floor.c (built with clang into $WORK on first use): an NBD server with
+#               no device at all (reads return zeroes, writes are dropped, one sendmsg per batch of replies);
+#               the least server CPU per I/O and the most client throughput any server can get here.
+#               "floor-mem" is the same program with -m: a bare 1 GiB memory export (replies point into it,
+#               writes are received into it), i.e. the least work a server that keeps the data can do.
 #   SIZE_MIB    export / backing file size in MiB (default 1024)
 #   WORK        scratch dir for the backing file, sockets, logs, raw results (default bench/.work, git-ignored)
 #   RESULTS     markdown report to write (default bench/RESULTS.md; RESULTS=- to skip)
@@ -41,7 +46,7 @@ NBDFAST_ARGS=${NBDFAST_ARGS:-}
 ALL_JOBS="randread4k-qd1 randread4k-qd32 randread4k-qd32-nj2 randwrite4k-qd32 randwrite4k-qd32-nj2 \
 randread64k-qd16 seqread1m-qd8 seqwrite1m-qd8 randrw4k-qd32 randrw4k-qd32-nj2 nbdcopy"
 ALL_SERVERS="nbdfast-uring-mem nbdfast-uring-file nbdfast-uring-direct nbdfast-sockets-mem nbdfast-sockets-file nbdkit-mem nbdkit-file \
-qemu-nbd qemu-nbd-direct nbdkit-null device"
+qemu-nbd qemu-nbd-direct nbdkit-null floor floor-mem device"
 JOBS=${JOBS:-$ALL_JOBS}
 SERVERS=${SERVERS:-$ALL_SERVERS}
 
@@ -55,6 +60,11 @@ RATIO_PAIRS=(
     "nbdfast-uring-file nbdfast-sockets-file"
     "nbdfast-uring-direct device"
     "nbdfast-uring-direct qemu-nbd-direct"
+    "nbdfast-uring-mem floor"
+    "nbdkit-mem floor"
+    "nbdfast-uring-mem floor-mem"
+    "nbdkit-mem floor-mem"
+    "nbdfast-uring-direct floor"
 )
 
 log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -123,6 +133,7 @@ for s in $SERVERS; do
         nbdfast-*) ;;
         nbdkit-*) need nbdkit nbdkit ;;
         qemu-nbd*) need qemu-nbd qemu-utils ;;
+        floor*) need clang clang ;;
     esac
 done
 for t in $TRANSPORTS; do case $t in unix|tcp) ;; *) die "unknown transport '$t' (unix, tcp)" ;; esac; done
@@ -214,16 +225,16 @@ stop_server() {
 # start_server SERVER TRANSPORT -> sets SRV_PID and URI (server is serving and pre-filled when this returns)
 start_server() {
     local server=$1 transport=$2 i
-    local -a cmd nbdfast_listen nbdkit_listen qemu_listen
+    local -a cmd nbdfast_listen nbdkit_listen qemu_listen floor_listen
     PORT=$((PORT + 1)); [ "$PORT" -lt 65000 ] || PORT=10900
     if [ "$transport" = unix ]; then
         rm -f "$SOCK"
         URI="nbd+unix:///?socket=$SOCK"
-        nbdfast_listen=(-U "$SOCK"); nbdkit_listen=(-U "$SOCK"); qemu_listen=(-k "$SOCK")
+        nbdfast_listen=(-U "$SOCK"); nbdkit_listen=(-U "$SOCK"); qemu_listen=(-k "$SOCK"); floor_listen=(-U "$SOCK")
     else
         URI="nbd://127.0.0.1:$PORT/"
         nbdfast_listen=(-b 127.0.0.1 -p "$PORT"); nbdkit_listen=(-i 127.0.0.1 -p "$PORT")
-        qemu_listen=(-b 127.0.0.1 -p "$PORT")
+        qemu_listen=(-b 127.0.0.1 -p "$PORT"); floor_listen=(-b 127.0.0.1 -p "$PORT")
     fi
     # shellcheck disable=SC2206
     local -a extra=($NBDFAST_ARGS)
@@ -238,6 +249,8 @@ start_server() {
         nbdkit-null)          cmd=(nbdkit -f --exit-with-parent -r "${nbdkit_listen[@]}" null "${SIZE_MIB}M") ;;
         qemu-nbd)             cmd=(qemu-nbd -f raw -x "" --persistent --shared=16 "${qemu_listen[@]}" "$BACKING") ;;
         qemu-nbd-direct)      cmd=(qemu-nbd -f raw -x "" --persistent --shared=16 --cache=none --aio=io_uring "${qemu_listen[@]}" "$BACKING") ;;
+        floor)                cmd=("$FLOOR" -s "$SIZE_BYTES" "${floor_listen[@]}") ;;
+        floor-mem)            cmd=("$FLOOR" -s "$SIZE_BYTES" -m "${floor_listen[@]}") ;;
         *) die "cannot start $server" ;;
     esac
     SRV_CMD[$server/$transport]=$(printf '%q ' "${cmd[@]}")
@@ -342,6 +355,7 @@ if [ -n "${NBDFAST:-}" ]; then
     NBDFAST=$WORK/nbdfast.bin
     NBDFAST_VERSION=$("$NBDFAST" --version 2>/dev/null | head -1 || echo '?')
 fi
+case " $SERVERS " in *" floor"*) FLOOR=$(bench/floor/build.sh "$WORK/nbd-floor") || die "building the floor server failed" ;; esac
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "nbdfast: ${NBDFAST_SRC:-n/a} ($NBDFAST_VERSION), copied to ${NBDFAST:-n/a}"
 log "$N measurements (RUNS=$RUNS RUNTIME=${RUNTIME}s), estimated ~$(( $(estimate_s) / 60 )) min; raw results: $RAW"
@@ -478,6 +492,11 @@ tool_versions() {
     echo "- \`device\`: \`fio --ioengine=io_uring --direct=1 --filename=BACKING\` with the same job args (the disk's limit; no server)."
     echo "- \`nbdkit-null\`: reads only; a server doing no I/O work, as a reference for the client side (not a hard ceiling"
     echo "  when CPUs are few: nbdkit's own per-request CPU competes with fio)."
+    echo "- \`floor\`: \`bench/floor/nbd-floor.c\`, an NBD server with no device (reads return zeroes from one static"
+    echo "  buffer, write payloads are received and dropped; one recv of everything available, one sendmsg for all"
+    echo "  its replies): the least server CPU per I/O, and the most fio can drive, on this machine."
+    echo "  \`floor-mem\` is the same with \`-m\`: a bare memory export (READ replies point into it, WRITE payloads are"
+    echo "  received into it), pre-filled like the other \`*-mem\` servers."
     echo "- Server CPU: utime+stime (all threads) from \`/proc/PID/stat\` just before and after each fio/nbdcopy run,"
     echo "  in ticks of 1/$CLK_TCK s, divided by the I/Os (µs/IO) or GiB moved (s/GiB) in that run."
     echo "  fio and the server share the $(nproc) vCPUs."
