@@ -83,8 +83,11 @@ public sealed class ReactorAllocationTests(ITestOutputHelper output)
 
         int measured = MeasuredBatches * BatchSize;
         output.WriteLine($"metrics observer {observer}: the reactor allocated {after - before} bytes over {measured} requests");
-        // Even one small object per request would be hundreds of kilobytes here.
-        Assert.True(after - before < 1024, $"with metrics observer {observer}, the reactor allocated {after - before} bytes over {measured} requests");
+        // Even one small object per request would be hundreds of kilobytes here (24 B x 12,800 = 300 KiB). On a
+        // loaded machine a few KiB sometimes appear on file exports: not per request (they do not grow with the
+        // count), most likely a thread-pool queue segment when the reactor hands work to a starved pool. The
+        // bound stays far below one object per request.
+        Assert.True(after - before < 16 * 1024, $"with metrics observer {observer}, the reactor allocated {after - before} bytes over {measured} requests");
 
         // The host has closed the connection, so every request has been counted by now.
         long total = (WarmUpBatches + MeasuredBatches) * BatchSize;
