@@ -159,7 +159,7 @@ internal sealed class ExportRegistry : IAsyncDisposable
         }
     }
 
-    internal void Release(LiveExport live)
+    internal async ValueTask ReleaseAsync(LiveExport live)
     {
         bool close;
         lock (_lock)
@@ -176,7 +176,7 @@ internal sealed class ExportRegistry : IAsyncDisposable
         if (close)
         {
             _log.ExportDrained(ClientText.Echo(live.Spec.Name));
-            live.Device.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            await live.Device.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -247,17 +247,17 @@ internal enum ExportRefusal
 }
 
 /// <summary>One client's hold on an export; disposing it counts the client out.</summary>
-internal sealed class ExportLease(ExportRegistry registry, LiveExport live) : IDisposable
+internal sealed class ExportLease(ExportRegistry registry, LiveExport live) : IAsyncDisposable
 {
     private int _released;
 
     public LiveExport Export => live;
 
-    public void Dispose()
+    public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _released, 1) == 0)
         {
-            registry.Release(live);
+            await registry.ReleaseAsync(live).ConfigureAwait(false);
         }
     }
 }

@@ -30,12 +30,13 @@ internal sealed class ClientSession(long id, Socket socket, SessionSettings sett
             await using (connection.ConfigureAwait(false))
             {
                 exportName = ClientText.Echo(connection.ExportName);
-                using ExportLease? lease = exports.TryAcquire(connection.ExportName, connection.Export, out ExportRefusal refusal);
+                ExportLease? lease = exports.TryAcquire(connection.ExportName, connection.Export, out ExportRefusal refusal);
                 if (lease is null)
                 {
                     LogRefusal(refusal, exportName, connection);
                     return;
                 }
+                await using var held = lease.ConfigureAwait(false);
                 log.ConnectionOpened(id, _peer, exportName, connection.TlsActive ? " over TLS" : "");
                 try
                 {

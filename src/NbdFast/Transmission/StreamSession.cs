@@ -52,16 +52,17 @@ internal sealed partial class StreamSession
         }
         catch
         {
-            // Any other failure (e.g. from a TLS stream): no request may outlive the session, whose host
-            // will release the device right after.
+            // Any other failure (e.g. from a TLS stream) still stops the session first.
             Stop(SessionEnd.ClientGone);
-            await _budget.WhenIdleAsync().ConfigureAwait(false);
-            await registration.DisposeAsync().ConfigureAwait(false);
             throw;
         }
-        // Every request already started is finished and answered before the connection closes.
-        await _budget.WhenIdleAsync().ConfigureAwait(false);
-        await registration.DisposeAsync().ConfigureAwait(false);
+        finally
+        {
+            // Every request already started is finished (and answered, if it can be) before the connection
+            // closes or the host releases the device, however the read loop ended.
+            await _budget.WhenIdleAsync().ConfigureAwait(false);
+            await registration.DisposeAsync().ConfigureAwait(false);
+        }
         await FinishAsync().ConfigureAwait(false);
         return End;
     }
