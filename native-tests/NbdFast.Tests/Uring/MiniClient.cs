@@ -20,6 +20,9 @@ internal sealed class MiniClient : IAsyncDisposable
         _stream = new NetworkStream(socket, ownsSocket: true);
     }
 
+    /// <summary>The connection after GO, for tests that frame their own requests.</summary>
+    public NetworkStream Stream => _stream;
+
     public static async Task<MiniClient> ConnectAsync(System.Net.EndPoint endPoint, string exportName = "")
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

@@ -35,6 +35,7 @@ internal static unsafe partial class IoUringNative
     public const byte OpReadFixed = 4;
     public const byte OpWriteFixed = 5;
     public const byte OpSendMsg = 9;
+    public const byte OpRecvMsg = 10;
     public const byte OpFallocate = 17;
     public const byte OpRead = 22;
     public const byte OpWrite = 23;

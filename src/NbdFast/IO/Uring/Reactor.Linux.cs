@@ -193,7 +193,7 @@ internal sealed unsafe partial class Reactor : IDisposable
     {
         (byte Op, string Name)[] required =
         [
-            (OpRecv, "RECV"), (OpSendMsg, "SENDMSG"), (OpRead, "READ"), (OpWrite, "WRITE"),
+            (OpRecv, "RECV"), (OpRecvMsg, "RECVMSG"), (OpSendMsg, "SENDMSG"), (OpRead, "READ"), (OpWrite, "WRITE"),
             (OpReadFixed, "READ_FIXED"), (OpWriteFixed, "WRITE_FIXED"), (OpFsync, "FSYNC"),
         ];
         foreach ((byte op, string name) in required)
