@@ -52,6 +52,9 @@ internal sealed unsafe partial class Reactor : IDisposable
     /// <summary>True when the buffer slab is registered with the ring (READ_FIXED/WRITE_FIXED usable).</summary>
     public bool FixedBuffers { get; private set; }
 
+    /// <summary>The kernel's io_uring has SPLICE (5.7+), so large writes to page-cache files can skip a copy.</summary>
+    public bool SpliceSupported { get; private set; }
+
     /// <summary>How buffer registration went, for the log.</summary>
     public string BufferStatus { get; private set; } = "";
 
@@ -131,7 +134,9 @@ internal sealed unsafe partial class Reactor : IDisposable
             _started.Set();
             return;
         }
-        if (MissingOpcode(_ring.ProbeOpcodes()) is string missing)
+        bool[] supported = _ring.ProbeOpcodes();
+        SpliceSupported = supported[OpSplice];
+        if (MissingOpcode(supported) is string missing)
         {
             _startError = $"the kernel's io_uring lacks {missing}";
             _ring.Dispose();

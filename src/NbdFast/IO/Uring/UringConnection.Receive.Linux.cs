@@ -162,6 +162,10 @@ internal sealed unsafe partial class UringConnection
         {
             return ReceiveIntoMemory(slot, (int)payload);
         }
+        if (CanSplice(request, payload))
+        {
+            return ReceiveBySplice(slot, (int)payload);
+        }
         // Take what already arrived, then receive the rest straight into the request's own buffer.
         slot.Data = _reactor.Buffers.Rent((int)payload);
         int buffered = (int)Math.Min(payload, (ulong)(_receiveEnd - _receiveStart));
