@@ -159,12 +159,6 @@ public sealed class MemoryDevice : IBlockDevice
     /// </summary>
     internal byte[]? ChunkAt(long offset) => Volatile.Read(ref _chunks[(int)(offset >> ChunkShift)]);
 
-    /// <summary>
-    /// The chunk holding byte <paramref name="offset"/>, committed now if it never was, for a transport that
-    /// receives a WRITE payload straight into it. The caller has checked the range against <see cref="Size"/>.
-    /// </summary>
-    internal byte[] CommitChunkAt(long offset) => GetOrCommitChunk((int)(offset >> ChunkShift));
-
     private void Zero(long offset, long length, bool release)
     {
         CheckRange(offset, length);

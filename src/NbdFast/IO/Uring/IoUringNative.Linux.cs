@@ -35,13 +35,11 @@ internal static unsafe partial class IoUringNative
     public const byte OpReadFixed = 4;
     public const byte OpWriteFixed = 5;
     public const byte OpSendMsg = 9;
-    public const byte OpRecvMsg = 10;
     public const byte OpFallocate = 17;
     public const byte OpRead = 22;
     public const byte OpWrite = 23;
     public const byte OpSend = 26;
     public const byte OpRecv = 27;
-    public const byte OpSplice = 30;
     public const byte OpShutdown = 34;
     public const byte OpLast = 62;
 
@@ -51,12 +49,6 @@ internal static unsafe partial class IoUringNative
     public const int RwfDsync = 0x2;
     public const int MsgNoSignal = 0x4000;
     public const int MsgWaitAll = 0x100;
-
-    /// <summary>"No offset" for a SPLICE end that is a pipe or socket.</summary>
-    public const ulong SpliceNoOffset = ulong.MaxValue;
-    public const int OCloexec = 0x80000;
-    public const int FSetPipeSize = 1031;
-    public const int FGetPipeSize = 1032;
 
     public const uint RegisterBuffers = 0;
     public const uint UnregisterBuffers = 1;
@@ -101,8 +93,6 @@ internal static unsafe partial class IoUringNative
         [FieldOffset(28)] public uint OpFlags;
         [FieldOffset(32)] public ulong UserData;
         [FieldOffset(40)] public ushort BufIndex;
-        /// <summary>SPLICE: the descriptor read from (its offset, or -1 for none, goes in <see cref="Address"/>).</summary>
-        [FieldOffset(44)] public int SpliceFdIn;
     }
 
     /// <summary>A 16-byte completion queue entry.</summary>
@@ -187,12 +177,6 @@ internal static unsafe partial class IoUringNative
 
     [LibraryImport("libc", EntryPoint = "close")]
     public static partial int Close(int fd);
-
-    [LibraryImport("libc", EntryPoint = "pipe2", SetLastError = true)]
-    public static partial int Pipe2(int* fds, int flags);
-
-    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
-    public static partial int Fcntl(int fd, int command, int argument);
 
     [LibraryImport("libc", EntryPoint = "eventfd", SetLastError = true)]
     public static partial int EventFd(uint initial, int flags);

@@ -52,9 +52,6 @@ internal sealed unsafe partial class Reactor : IDisposable
     /// <summary>True when the buffer slab is registered with the ring (READ_FIXED/WRITE_FIXED usable).</summary>
     public bool FixedBuffers { get; private set; }
 
-    /// <summary>The kernel's io_uring has SPLICE (5.7+), so large writes to page-cache files can skip a copy.</summary>
-    public bool SpliceSupported { get; private set; }
-
     /// <summary>How buffer registration went, for the log.</summary>
     public string BufferStatus { get; private set; } = "";
 
@@ -134,9 +131,7 @@ internal sealed unsafe partial class Reactor : IDisposable
             _started.Set();
             return;
         }
-        bool[] supported = _ring.ProbeOpcodes();
-        SpliceSupported = supported[OpSplice];
-        if (MissingOpcode(supported) is string missing)
+        if (MissingOpcode(_ring.ProbeOpcodes()) is string missing)
         {
             _startError = $"the kernel's io_uring lacks {missing}";
             _ring.Dispose();
@@ -198,7 +193,7 @@ internal sealed unsafe partial class Reactor : IDisposable
     {
         (byte Op, string Name)[] required =
         [
-            (OpRecv, "RECV"), (OpRecvMsg, "RECVMSG"), (OpSendMsg, "SENDMSG"), (OpRead, "READ"), (OpWrite, "WRITE"),
+            (OpRecv, "RECV"), (OpSendMsg, "SENDMSG"), (OpRead, "READ"), (OpWrite, "WRITE"),
             (OpReadFixed, "READ_FIXED"), (OpWriteFixed, "WRITE_FIXED"), (OpFsync, "FSYNC"),
         ];
         foreach ((byte op, string name) in required)

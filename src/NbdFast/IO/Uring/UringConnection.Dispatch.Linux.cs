@@ -45,9 +45,6 @@ internal sealed unsafe partial class UringConnection
             case NbdCommand.Read when !WantsSparseReply(request):
                 QueueMemoryRead(slot, request);
                 return;
-            case NbdCommand.Write when slot.InPlace:
-                QueueSuccess(slot);
-                return;
             case NbdCommand.Write:
                 _memory!.Write((long)request.Offset, new ReadOnlySpan<byte>(slot.Data.Pointer, (int)request.Length));
                 QueueSuccess(slot);

@@ -146,11 +146,6 @@ internal sealed unsafe partial class UringConnection : IReactorWork
             case OpKind.FinalFlush:
                 FinishFinalFlush(result < 0 ? new BlockDeviceException(BlockDeviceException.FromErrno(-result), $"the final flush failed (errno {-result})") : null);
                 break;
-            case OpKind.SpliceHead:
-            case OpKind.SpliceIn:
-            case OpKind.SpliceOut:
-                OnSplice(kind, _slots[slot], result);
-                break;
             case OpKind.DeviceRead:
             case OpKind.DeviceWrite:
             case OpKind.DeviceFsync:
@@ -173,14 +168,12 @@ internal sealed unsafe partial class UringConnection : IReactorWork
     {
         SetEnd(end);
         _readStopped = true;
-        if (_payloadSlot is not null && !_receivePosted && !SpliceBusy)
+        if (_payloadSlot is not null && !_receivePosted)
         {
-            // A write whose payload never fully arrived is not answered (on memory and spliced file exports
-            // the part that arrived may have landed, like a torn write). With its receive or a splice still
-            // posted, the kernel may yet write into the buffer: the completion releases it.
+            // A write whose payload never fully arrived is not applied. (With its receive still posted, the
+            // kernel may yet write into the buffer: OnPayload releases it when that receive completes.)
             ReleaseSlot(_payloadSlot);
             _payloadSlot = null;
-            ClosePipe();
         }
         if (_drainReply is not null)
         {
@@ -219,7 +212,6 @@ internal sealed unsafe partial class UringConnection : IReactorWork
             slot.Reset(_reactor.Buffers);
             slot.Dispose();
         }
-        ClosePipe();
         NativeMemory.Free(_receive);
         NativeMemory.Free(_message);
         NativeMemory.Free(_sendIovecs);

@@ -158,14 +158,6 @@ internal sealed unsafe partial class UringConnection
             Start(slot);
             return true;
         }
-        if (_memory is not null && request.Command == NbdCommand.Write && payload <= MaxInPlacePayload)
-        {
-            return ReceiveIntoMemory(slot, (int)payload);
-        }
-        if (CanSplice(request, payload))
-        {
-            return ReceiveBySplice(slot, (int)payload);
-        }
         // Take what already arrived, then receive the rest straight into the request's own buffer.
         slot.Data = _reactor.Buffers.Rent((int)payload);
         int buffered = (int)Math.Min(payload, (ulong)(_receiveEnd - _receiveStart));
@@ -184,11 +176,6 @@ internal sealed unsafe partial class UringConnection
 
     private void PostPayloadReceive(UringSlot slot)
     {
-        if (slot.InPlace)
-        {
-            PostInPlaceReceive(slot);
-            return;
-        }
         int payload = PayloadBytes(slot);
         Sqe* sqe = _reactor.GetSqe();
         sqe->Opcode = OpRecv;
@@ -221,10 +208,6 @@ internal sealed unsafe partial class UringConnection
             return;
         }
         slot.Progress += result;
-        if (slot.InPlace)
-        {
-            slot.Advance(result);
-        }
         if (slot.Progress < PayloadBytes(slot))
         {
             PostPayloadReceive(slot);

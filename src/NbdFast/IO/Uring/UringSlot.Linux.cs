@@ -54,9 +54,6 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
     /// <summary>This request's write holds its O_DIRECT device's gate in shared mode.</summary>
     public bool HoldsWriteGate;
 
-    /// <summary>A memory-export WRITE whose payload is received straight into the device's chunks (the iovecs point there).</summary>
-    public bool InPlace;
-
     /// <summary>The slot only carries an ESHUTDOWN reply to a request that arrived during shutdown.</summary>
     public bool ShutdownReply;
 
@@ -119,7 +116,6 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
         Request = request;
         Cost = cost;
         ShutdownReply = false;
-        InPlace = false;
         Received = received;
         Started = false;
         Outcome = NbdError.None;

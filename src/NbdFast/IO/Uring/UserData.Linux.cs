@@ -14,10 +14,6 @@ internal enum OpKind : byte
     DeviceFallocate = 9,
     /// <summary>The fsync of a graceful shutdown, once nothing is in flight.</summary>
     FinalFlush = 10,
-    /// <summary>A spliced WRITE: the part that came with the header, socket → pipe, and pipe → file.</summary>
-    SpliceHead = 11,
-    SpliceIn = 12,
-    SpliceOut = 13,
 }
 
 /// <summary>

@@ -5,11 +5,12 @@ using NbdFast.Protocol;
 namespace NbdFast.Tests.Uring;
 
 /// <summary>
-/// On io_uring, WRITE payloads for a memory export are received straight into the device's 64 KiB chunks.
-/// These drive that path with payloads that straddle chunk edges, arrive in pieces (so the part that came
-/// with the header is copied and the rest lands through short RECVMSGs), and are cut off mid-way.
+/// WRITE payloads for a memory export on io_uring: payloads that straddle the device's 64 KiB chunk edges and
+/// arrive in pieces (part with the header, the rest through later receives) land exactly where addressed, and
+/// payloads cut off mid-way are not applied (research/reliability.md §(b) 61), so the payload is staged in its
+/// own buffer until it is whole.
 /// </summary>
-public sealed class InPlaceMemoryWriteTests
+public sealed class LargeMemoryWriteTests
 {
     private const long DeviceSize = 80L << 20;
 
@@ -84,13 +85,16 @@ public sealed class InPlaceMemoryWriteTests
     }
 
     [Fact]
-    public async Task PayloadCutShortClosesOnlyThatConnection()
+    public async Task PayloadCutShortIsNotAppliedAndClosesOnlyThatConnection()
     {
         using NbdUringEngine? engine = NbdUringEngine.TryCreate(1, out string? reason);
         Assert.True(engine is not null, $"io_uring is unavailable: {reason}");
         var device = new MemoryDevice(DeviceSize);
         await using var host = new UringServerHost(engine, device);
         await using MiniClient survivor = await MiniClient.ConnectAsync(host.EndPoint);
+        byte[] before = Pattern(1 << 20, seed: 42);
+        await SendWriteAsync(survivor, cookie: 3, 1L << 20, before, pieces: 1);
+        await ExpectSuccessAsync(survivor, cookie: 3);
         for (int round = 0; round < 20; round++)
         {
             MiniClient dropped = await MiniClient.ConnectAsync(host.EndPoint);
@@ -100,6 +104,10 @@ public sealed class InPlaceMemoryWriteTests
             await Task.Delay(round % 3);
             dropped.Stream.Socket.Close(0);
         }
+        // None of the cut-short payloads was applied.
+        byte[] stored = await ReadAsync(survivor, cookie: 4, 1L << 20, before.Length);
+        Assert.True(before.AsSpan().SequenceEqual(stored), "a write whose payload was cut short was applied");
+
         // The other client still writes and reads on the same chunks.
         byte[] payload = Pattern(1 << 20, seed: 99);
         await SendWriteAsync(survivor, cookie: 1, 1L << 20, payload, pieces: 2);
