@@ -17,6 +17,8 @@
 #               the least server CPU per I/O and the most client throughput any server can get here.
 #               "floor-mem" is the same program with -m: a bare 1 GiB memory export (replies point into it,
 #               writes are received into it), i.e. the least work a server that keeps the data can do.
+#               "floor-staged-mem" (-m -t) stages each WRITE payload and copies it into place once whole, as a
+#               server must so that a payload cut short is never applied: the least such a memory server can do.
 #   SIZE_MIB    export / backing file size in MiB (default 1024)
 #   WORK        scratch dir for the backing file, sockets, logs, raw results (default bench/.work, git-ignored)
 #   RESULTS     markdown report to write (default bench/RESULTS.md; RESULTS=- to skip)
@@ -46,7 +48,7 @@ NBDFAST_ARGS=${NBDFAST_ARGS:-}
 ALL_JOBS="randread4k-qd1 randread4k-qd32 randread4k-qd32-nj2 randwrite4k-qd32 randwrite4k-qd32-nj2 \
 randread64k-qd16 seqread1m-qd8 seqwrite1m-qd8 randrw4k-qd32 randrw4k-qd32-nj2 nbdcopy"
 ALL_SERVERS="nbdfast-uring-mem nbdfast-uring-file nbdfast-uring-direct nbdfast-sockets-mem nbdfast-sockets-file nbdkit-mem nbdkit-file \
-qemu-nbd qemu-nbd-direct nbdkit-null floor floor-mem device"
+qemu-nbd qemu-nbd-direct nbdkit-null floor floor-mem floor-staged-mem device"
 JOBS=${JOBS:-$ALL_JOBS}
 SERVERS=${SERVERS:-$ALL_SERVERS}
 
@@ -64,6 +66,9 @@ RATIO_PAIRS=(
     "nbdkit-mem floor"
     "nbdfast-uring-mem floor-mem"
     "nbdkit-mem floor-mem"
+    "nbdfast-uring-mem floor-staged-mem"
+    "nbdkit-mem floor-staged-mem"
+    "floor-staged-mem nbdkit-mem"
     "nbdfast-uring-direct floor"
 )
 
@@ -251,6 +256,7 @@ start_server() {
         qemu-nbd-direct)      cmd=(qemu-nbd -f raw -x "" --persistent --shared=16 --cache=none --aio=io_uring "${qemu_listen[@]}" "$BACKING") ;;
         floor)                cmd=("$FLOOR" -s "$SIZE_BYTES" "${floor_listen[@]}") ;;
         floor-mem)            cmd=("$FLOOR" -s "$SIZE_BYTES" -m "${floor_listen[@]}") ;;
+        floor-staged-mem)     cmd=("$FLOOR" -s "$SIZE_BYTES" -m -t "${floor_listen[@]}") ;;
         *) die "cannot start $server" ;;
     esac
     SRV_CMD[$server/$transport]=$(printf '%q ' "${cmd[@]}")
@@ -442,6 +448,35 @@ ratio_table() {
         }' "$AGG"
 }
 
+# The O_DIRECT ceiling on this machine: fio (the client), the least NBD server (floor) and the device's own
+# submission/completion work all need CPU for every I/O, and they share the same vCPUs. Adding the medians of
+# the three (client and floor server CPU from the floor run, device CPU from fio's own usr+sys in the device
+# run) gives the fewest CPU-µs any NBD server with an O_DIRECT device can need per I/O here; the vCPU count
+# divided by that is the most IOPS it can reach, whatever its design.
+bound_table() {
+    jq -r -s --argjson cores "$(nproc)" '
+        def med: sort | if length == 0 then null elif length % 2 == 1 then .[length/2|floor] else (.[length/2 - 1] + .[length/2]) / 2 end;
+        def fio_us: .fio_cpu_pct / 100 * .secs * 1e6 / .ios;
+        map(select((.failed | not) and (.error == null or .error == 0) and .ios != null and .ios > 0)) as $all |
+        ($all | map(.job) | unique) as $jobs |
+        [ $jobs[] as $j | ($all | map(select(.job == $j))) as $r |
+          ($r | map(select(.server == "device")) ) as $dev |
+          select($dev | length > 0) |
+          ($r | map(select(.server == "floor")) | map(.transport) | unique)[] as $t |
+          ($r | map(select(.server == "floor" and .transport == $t))) as $fl |
+          ($r | map(select(.server == "nbdfast-uring-direct" and .transport == $t)) | map(.iops) | med) as $ours |
+          ($fl | map(fio_us) | med) as $client |
+          ($fl | map(.cpu_s * 1e6 / .ios) | med) as $server |
+          ($dev | map(fio_us) | med) as $device |
+          ($dev | map(.iops) | med) as $devio |
+          ($cores * 1e6 / ($client + $server + $device)) as $bound |
+          "| \($j) | \($t) | \($client * 100 | round / 100) | \($server * 100 | round / 100) | \($device * 100 | round / 100) | \($bound | floor) | \($devio | floor) | \($bound / $devio * 100 | round / 100) | " +
+          (if $ours then "\($ours | floor) (\($ours / $bound * 100 | round / 100) of bound)" else "–" end) + " |"
+        ] | if length == 0 then empty else
+          ("| job | transport | client CPU µs/IO (fio, floor run) | floor server CPU µs/IO | device CPU µs/IO (fio io_uring O_DIRECT) | CPU-bound IOPS ceiling | device IOPS | ceiling / device | nbdfast-uring-direct IOPS |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|", .[]) end' "$RAW"
+}
+
 echo
 echo "## Results (medians over $RUNS run(s) of ${RUNTIME}s; measuring took $ELAPSED s)"
 echo
@@ -450,6 +485,8 @@ echo
 echo "## Ratios (of medians)"
 echo
 ratio_table
+BOUND=$(bound_table)
+if [ -n "$BOUND" ]; then echo; echo "## O_DIRECT: CPU-budget ceiling"; echo; echo "$BOUND"; fi
 
 [ "$RESULTS" != - ] || exit 0
 
@@ -496,7 +533,9 @@ tool_versions() {
     echo "  buffer, write payloads are received and dropped; one recv of everything available, one sendmsg for all"
     echo "  its replies): the least server CPU per I/O, and the most fio can drive, on this machine."
     echo "  \`floor-mem\` is the same with \`-m\`: a bare memory export (READ replies point into it, WRITE payloads are"
-    echo "  received into it), pre-filled like the other \`*-mem\` servers."
+    echo "  received into it), pre-filled like the other \`*-mem\` servers. \`floor-staged-mem\` (\`-m -t\`) receives each"
+    echo "  WRITE payload into a staging buffer and copies it into place once whole, as a server must so that a payload"
+    echo "  cut short by a dropped client is never applied (research/reliability.md (b) 61): the least such a memory server can do."
     echo "- Server CPU: utime+stime (all threads) from \`/proc/PID/stat\` just before and after each fio/nbdcopy run,"
     echo "  in ticks of 1/$CLK_TCK s, divided by the I/Os (µs/IO) or GiB moved (s/GiB) in that run."
     echo "  fio and the server share the $(nproc) vCPUs."
@@ -528,6 +567,17 @@ tool_versions() {
     echo "Ratio of medians. Throughput: >1 means the first server is faster. CPU per I/O (same as CPU per byte within a job): <1 means it is cheaper."
     echo
     ratio_table
+    if [ -n "$BOUND" ]; then
+        echo
+        echo "## O_DIRECT: CPU-budget ceiling"
+        echo
+        echo "fio (client), the least NBD server (\`floor\`) and the device's own submission and completion work (fio's"
+        echo "usr+sys in the \`device\` run) each need CPU for every I/O and share the $(nproc) vCPUs. Their medians added up are the"
+        echo "fewest CPU-µs any NBD server in front of this O_DIRECT file can need per I/O; $(nproc) vCPUs divided by that is the"
+        echo "most IOPS such a server can reach here, whatever its design."
+        echo
+        echo "$BOUND"
+    fi
     if [ "$(jq -s 'map(select(.failed)) | length' "$RAW")" -gt 0 ]; then
         echo
         echo "## Failed measurements (left out of the tables)"
