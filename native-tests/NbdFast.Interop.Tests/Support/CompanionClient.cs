@@ -145,6 +145,8 @@ public sealed class CompanionClient : IDisposable
         {
         }
         _process.Dispose();
-        _lineArrived.Dispose();
+        // _lineArrived is not disposed: the output reader's last callback (end of stream) can still run after
+        // the process is disposed and would Release a disposed semaphore, crashing the test host. It holds no
+        // kernel handle (AvailableWaitHandle is never used), so the GC reclaims it.
     }
 }
