@@ -24,36 +24,33 @@ public sealed class LargeFileWriteTests
     {
         using var directory = new TempDirectory();
         string path = CreateSparseFile(directory, FileSize);
-        FileDevice device = FileDevice.Open(path);
-        await using (device)
+        await using var export = FileExport.Serve(path, unixSocket);
+        InProcessServer server = export.Server;
+        RawNbdClient client = await FaultHost.NegotiateAsync(server);
+        (long Offset, int Length, int Pieces)[] writes =
+        [
+            (1, 1 << 20, 1),
+            ((2 << 20) + 7, (5 << 20) + 13, 7),
+            (40L << 20, 300_000, 3),
+            ((50L << 20) - 3, (32 << 20) - 1, 5),
+        ];
+        ulong cookie = 1;
+        foreach ((long offset, int length, int pieces) in writes)
         {
-            await using var server = InProcessServer.Start(device, readOnly: false, unixSocket: unixSocket, transport: Transport.Uring);
-            RawNbdClient client = await FaultHost.NegotiateAsync(server);
-            (long Offset, int Length, int Pieces)[] writes =
-            [
-                (1, 1 << 20, 1),
-                ((2 << 20) + 7, (5 << 20) + 13, 7),
-                (40L << 20, 300_000, 3),
-                ((50L << 20) - 3, (32 << 20) - 1, 5),
-            ];
-            ulong cookie = 1;
-            foreach ((long offset, int length, int pieces) in writes)
-            {
-                byte[] payload = FaultHost.Pattern(offset, length, salt: cookie);
-                NbdCommandFlags flags = cookie % 2 == 0 ? NbdCommandFlags.Fua : NbdCommandFlags.None;
-                await SendInPiecesAsync(client, client.EncodeRequest((ushort)NbdCommand.Write, (ulong)offset, (ulong)length, cookie, flags), payload, pieces);
-                await client.AssertSuccessReplyAsync(cookie);
+            byte[] payload = FaultHost.Pattern(offset, length, salt: cookie);
+            NbdCommandFlags flags = cookie % 2 == 0 ? NbdCommandFlags.Fua : NbdCommandFlags.None;
+            await SendInPiecesAsync(client, client.EncodeRequest((ushort)NbdCommand.Write, (ulong)offset, (ulong)length, cookie, flags), payload, pieces);
+            await client.AssertSuccessReplyAsync(cookie);
 
-                // The file itself holds the payload, and the bytes just outside it are still zero.
-                byte[] window = ReadFile(path, offset - 1, length + 2);
-                int differs = payload.AsSpan().CommonPrefixLength(window.AsSpan(1, length));
-                Assert.True(differs == length, $"write {cookie} ({length} bytes at {offset}) differs in the file from byte {differs}");
-                Assert.True(window[0] == 0 && window[^1] == 0, $"write {cookie} spilled outside its range: {window[0]} before, {window[^1]} after");
-                cookie++;
-            }
-            await FaultHost.DisconnectAsync(client);
-            await FaultHost.AssertReleasedAsync(server);
+            // The file itself holds the payload, and the bytes just outside it are still zero.
+            byte[] window = ReadFile(path, offset - 1, length + 2);
+            int differs = payload.AsSpan().CommonPrefixLength(window.AsSpan(1, length));
+            Assert.True(differs == length, $"write {cookie} ({length} bytes at {offset}) differs in the file from byte {differs}");
+            Assert.True(window[0] == 0 && window[^1] == 0, $"write {cookie} spilled outside its range: {window[0]} before, {window[^1]} after");
+            cookie++;
         }
+        await FaultHost.DisconnectAsync(client);
+        await FaultHost.AssertReleasedAsync(server);
     }
 
     [Theory(Timeout = Timeout)]
@@ -62,35 +59,32 @@ public sealed class LargeFileWriteTests
     {
         using var directory = new TempDirectory();
         string path = CreateSparseFile(directory, FileSize);
-        FileDevice device = FileDevice.Open(path);
-        await using (device)
+        await using var export = FileExport.Serve(path, unixSocket);
+        InProcessServer server = export.Server;
+        RawNbdClient client = await FaultHost.NegotiateAsync(server);
+        const int size = 700_001;
+        const int count = 24;
+        var stream = new MemoryStream();
+        for (int i = 0; i < count; i++)
         {
-            await using var server = InProcessServer.Start(device, readOnly: false, unixSocket: unixSocket, transport: Transport.Uring);
-            RawNbdClient client = await FaultHost.NegotiateAsync(server);
-            const int size = 700_001;
-            const int count = 24;
-            var stream = new MemoryStream();
-            for (int i = 0; i < count; i++)
-            {
-                long offset = 4097 + (long)i * size;
-                stream.Write(client.EncodeRequest((ushort)NbdCommand.Write, (ulong)offset, size, (ulong)i + 1, payload: FaultHost.Pattern(offset, size, salt: 77)));
-            }
-            await client.Stream.WriteAsync(stream.ToArray());
-            var answered = new HashSet<ulong>();
-            for (int i = 0; i < count; i++)
-            {
-                RawReply reply = await client.ReadReplyAsync();
-                Assert.Equal(NbdError.None, reply.Error);
-                Assert.True(answered.Add(reply.Cookie));
-            }
-            for (int i = 0; i < count; i++)
-            {
-                long offset = 4097 + (long)i * size;
-                Assert.True(FaultHost.Pattern(offset, size, salt: 77).AsSpan().SequenceEqual(ReadFile(path, offset, size)), $"pipelined write {i} did not land");
-            }
-            await FaultHost.DisconnectAsync(client);
-            await FaultHost.AssertReleasedAsync(server);
+            long offset = 4097 + (long)i * size;
+            stream.Write(client.EncodeRequest((ushort)NbdCommand.Write, (ulong)offset, size, (ulong)i + 1, payload: FaultHost.Pattern(offset, size, salt: 77)));
         }
+        await client.Stream.WriteAsync(stream.ToArray());
+        var answered = new HashSet<ulong>();
+        for (int i = 0; i < count; i++)
+        {
+            RawReply reply = await client.ReadReplyAsync();
+            Assert.Equal(NbdError.None, reply.Error);
+            Assert.True(answered.Add(reply.Cookie));
+        }
+        for (int i = 0; i < count; i++)
+        {
+            long offset = 4097 + (long)i * size;
+            Assert.True(FaultHost.Pattern(offset, size, salt: 77).AsSpan().SequenceEqual(ReadFile(path, offset, size)), $"pipelined write {i} did not land");
+        }
+        await FaultHost.DisconnectAsync(client);
+        await FaultHost.AssertReleasedAsync(server);
     }
 
     [Fact(Timeout = Timeout)]
@@ -98,41 +92,38 @@ public sealed class LargeFileWriteTests
     {
         using var directory = new TempDirectory();
         string path = CreateSparseFile(directory, FileSize);
-        FileDevice device = FileDevice.Open(path);
-        await using (device)
+        await using var export = FileExport.Serve(path, true);
+        InProcessServer server = export.Server;
+        RawNbdClient survivor = await FaultHost.NegotiateAsync(server);
+        byte[] before = FaultHost.Pattern(1 << 20, 2 << 20, salt: 6);
+        await survivor.SendWriteAsync(1 << 20, before, cookie: 7);
+        await survivor.AssertSuccessReplyAsync(7);
+        int descriptorsBefore = Directory.GetFiles("/proc/self/fd").Length;
+        for (int round = 0; round < 16; round++)
         {
-            await using var server = InProcessServer.Start(device, readOnly: false, unixSocket: true, transport: Transport.Uring);
-            RawNbdClient survivor = await FaultHost.NegotiateAsync(server);
-            byte[] before = FaultHost.Pattern(1 << 20, 2 << 20, salt: 6);
-            await survivor.SendWriteAsync(1 << 20, before, cookie: 7);
-            await survivor.AssertSuccessReplyAsync(7);
-            int descriptorsBefore = Directory.GetFiles("/proc/self/fd").Length;
-            for (int round = 0; round < 16; round++)
-            {
-                RawNbdClient dropped = await FaultHost.NegotiateAsync(server);
-                byte[] header = dropped.EncodeRequest((ushort)NbdCommand.Write, 1 << 20, 2 << 20, 1);
-                await dropped.Stream.WriteAsync(header);
-                await dropped.Stream.WriteAsync(new byte[400_000 + round * 30_000]);
-                await Task.Delay(round % 3);
-                await FaultHost.ResetAsync(dropped);
-            }
-            // None of the cut-short payloads was applied.
-            await survivor.SendRequestAsync(NbdCommand.Read, 1 << 20, 2 << 20, cookie: 8);
-            byte[] stored = await survivor.AssertReadReplyAsync(8, 1 << 20, 2 << 20);
-            Assert.True(before.AsSpan().SequenceEqual(stored), "a write whose payload was cut short was applied");
-
-            // The survivor still writes through the same path and reads it back.
-            byte[] payload = FaultHost.Pattern(8L << 20, 1 << 20, salt: 5);
-            await survivor.SendWriteAsync(8L << 20, payload, cookie: 9);
-            await survivor.AssertSuccessReplyAsync(9);
-            await survivor.SendRequestAsync(NbdCommand.Read, 8L << 20, 1 << 20, cookie: 10);
-            Assert.Equal(payload, await survivor.AssertReadReplyAsync(10, 8L << 20, 1 << 20));
-            await FaultHost.DisconnectAsync(survivor);
-            await FaultHost.AssertReleasedAsync(server);
-            // Every dropped connection's socket is closed again (a few descriptors of slack for the runtime).
-            int descriptorsAfter = Directory.GetFiles("/proc/self/fd").Length;
-            Assert.InRange(descriptorsAfter, 0, descriptorsBefore + 4);
+            RawNbdClient dropped = await FaultHost.NegotiateAsync(server);
+            byte[] header = dropped.EncodeRequest((ushort)NbdCommand.Write, 1 << 20, 2 << 20, 1);
+            await dropped.Stream.WriteAsync(header);
+            await dropped.Stream.WriteAsync(new byte[400_000 + round * 30_000]);
+            await Task.Delay(round % 3);
+            await FaultHost.ResetAsync(dropped);
         }
+        // None of the cut-short payloads was applied.
+        await survivor.SendRequestAsync(NbdCommand.Read, 1 << 20, 2 << 20, cookie: 8);
+        byte[] stored = await survivor.AssertReadReplyAsync(8, 1 << 20, 2 << 20);
+        Assert.True(before.AsSpan().SequenceEqual(stored), "a write whose payload was cut short was applied");
+
+        // The survivor still writes through the same path and reads it back.
+        byte[] payload = FaultHost.Pattern(8L << 20, 1 << 20, salt: 5);
+        await survivor.SendWriteAsync(8L << 20, payload, cookie: 9);
+        await survivor.AssertSuccessReplyAsync(9);
+        await survivor.SendRequestAsync(NbdCommand.Read, 8L << 20, 1 << 20, cookie: 10);
+        Assert.Equal(payload, await survivor.AssertReadReplyAsync(10, 8L << 20, 1 << 20));
+        await FaultHost.DisconnectAsync(survivor);
+        await FaultHost.AssertReleasedAsync(server);
+        // Every dropped connection's socket is closed again (a few descriptors of slack for the runtime).
+        int descriptorsAfter = Directory.GetFiles("/proc/self/fd").Length;
+        Assert.InRange(descriptorsAfter, 0, descriptorsBefore + 4);
     }
 
     [Theory(Timeout = Timeout)]
@@ -144,47 +135,71 @@ public sealed class LargeFileWriteTests
         try
         {
             string path = CreateSparseFile(mountPoint, 64L << 20);
-            FileDevice device = FileDevice.Open(path);
-            await using (device)
+            await using var export = FileExport.Serve(path, unixSocket);
+            InProcessServer server = export.Server;
+            RawNbdClient client = await FaultHost.NegotiateAsync(server);
+            const int size = (1 << 20) + 12_345;
+            int acknowledged = 0;
+            NbdError refusal = NbdError.None;
+            for (; acknowledged < 20; acknowledged++)
             {
-                await using var server = InProcessServer.Start(device, readOnly: false, unixSocket: unixSocket, transport: Transport.Uring);
-                RawNbdClient client = await FaultHost.NegotiateAsync(server);
-                const int size = (1 << 20) + 12_345;
-                int acknowledged = 0;
-                NbdError refusal = NbdError.None;
-                for (; acknowledged < 20; acknowledged++)
+                long offset = (long)acknowledged * size;
+                await client.SendWriteAsync((ulong)offset, FaultHost.Pattern(offset, size, salt: 3), cookie: (ulong)acknowledged + 1);
+                RawReply reply = await client.ReadReplyAsync();
+                Assert.Equal((ulong)acknowledged + 1, reply.Cookie);
+                if (reply.Error != NbdError.None)
                 {
-                    long offset = (long)acknowledged * size;
-                    await client.SendWriteAsync((ulong)offset, FaultHost.Pattern(offset, size, salt: 3), cookie: (ulong)acknowledged + 1);
-                    RawReply reply = await client.ReadReplyAsync();
-                    Assert.Equal((ulong)acknowledged + 1, reply.Cookie);
-                    if (reply.Error != NbdError.None)
-                    {
-                        refusal = reply.Error;
-                        break;
-                    }
+                    refusal = reply.Error;
+                    break;
                 }
-                Assert.Equal(NbdError.NoSpace, refusal);
-                Assert.InRange(acknowledged, 1, 2);
-                // Framing held: the refused payload was consumed, so the next requests parse and succeed.
-                for (int i = 0; i < acknowledged; i++)
-                {
-                    long offset = (long)i * size;
-                    await client.SendRequestAsync(NbdCommand.Read, (ulong)offset, size, cookie: 100 + (ulong)i);
-                    Assert.Equal(FaultHost.Pattern(offset, size, salt: 3), await client.AssertReadReplyAsync(100 + (ulong)i, (ulong)offset, size));
-                }
-                byte[] overwrite = FaultHost.Pattern(0, size, salt: 4);
-                await client.SendWriteAsync(0, overwrite, cookie: 200, flags: NbdCommandFlags.Fua);
-                await client.AssertSuccessReplyAsync(200);
-                await client.SendRequestAsync(NbdCommand.Read, 0, size, cookie: 201);
-                Assert.Equal(overwrite, await client.AssertReadReplyAsync(201, 0, size));
-                await FaultHost.DisconnectAsync(client);
-                await FaultHost.AssertReleasedAsync(server);
             }
+            Assert.Equal(NbdError.NoSpace, refusal);
+            Assert.InRange(acknowledged, 1, 2);
+            // Framing held: the refused payload was consumed, so the next requests parse and succeed.
+            for (int i = 0; i < acknowledged; i++)
+            {
+                long offset = (long)i * size;
+                await client.SendRequestAsync(NbdCommand.Read, (ulong)offset, size, cookie: 100 + (ulong)i);
+                Assert.Equal(FaultHost.Pattern(offset, size, salt: 3), await client.AssertReadReplyAsync(100 + (ulong)i, (ulong)offset, size));
+            }
+            byte[] overwrite = FaultHost.Pattern(0, size, salt: 4);
+            await client.SendWriteAsync(0, overwrite, cookie: 200, flags: NbdCommandFlags.Fua);
+            await client.AssertSuccessReplyAsync(200);
+            await client.SendRequestAsync(NbdCommand.Read, 0, size, cookie: 201);
+            Assert.Equal(overwrite, await client.AssertReadReplyAsync(201, 0, size));
+            await FaultHost.DisconnectAsync(client);
+            await FaultHost.AssertReleasedAsync(server);
         }
         finally
         {
             await ExternalTool.RunCheckedAsync("umount", ["-l", mountPoint.FullPath]);
+        }
+    }
+
+    /// <summary>A file served read-write through the io_uring transport; disposing stops the server, then closes the file.</summary>
+    private sealed class FileExport : IAsyncDisposable
+    {
+        private readonly FileDevice _device;
+
+        private FileExport(FileDevice device, InProcessServer server)
+        {
+            _device = device;
+            Server = server;
+        }
+
+        public InProcessServer Server { get; }
+
+        public static FileExport Serve(string path, bool unixSocket)
+        {
+            FileDevice device = FileDevice.Open(path);
+            var server = InProcessServer.Start(device, readOnly: false, unixSocket: unixSocket, transport: Transport.Uring);
+            return new FileExport(device, server);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Server.DisposeAsync();
+            await _device.DisposeAsync();
         }
     }
 
