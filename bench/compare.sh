@@ -19,6 +19,12 @@
 #               writes are received into it), i.e. the least work a server that keeps the data can do.
 #               "floor-staged-mem" (-m -t) stages each WRITE payload and copies it into place once whole, as a
 #               server must so that a payload cut short is never applied: the least such a memory server can do.
+#               "floor-direct" (-f BACKING) serves the backing file with O_DIRECT through one io_uring per
+#               connection (device reads and writes, the socket RECV) and one sendmsg per batch of replies: the
+#               least an NBD server in front of the O_DIRECT file can do (bench/floor/direct.c).
+#               "device" is fio's own io_uring O_DIRECT job on the backing file (no server); "device-busy" is the
+#               same while nproc-1 nice-19 busy loops keep the other vCPUs from idling, as an NBD client and
+#               server running beside the device do (on this VM the disk slows down when they do).
 #   SIZE_MIB    export / backing file size in MiB (default 1024)
 #   WORK        scratch dir for the backing file, sockets, logs, raw results (default bench/.work, git-ignored)
 #   RESULTS     markdown report to write (default bench/RESULTS.md; RESULTS=- to skip)
@@ -48,7 +54,7 @@ NBDFAST_ARGS=${NBDFAST_ARGS:-}
 ALL_JOBS="randread4k-qd1 randread4k-qd32 randread4k-qd32-nj2 randwrite4k-qd32 randwrite4k-qd32-nj2 \
 randread64k-qd16 seqread1m-qd8 seqwrite1m-qd8 randrw4k-qd32 randrw4k-qd32-nj2 nbdcopy"
 ALL_SERVERS="nbdfast-uring-mem nbdfast-uring-file nbdfast-uring-direct nbdfast-sockets-mem nbdfast-sockets-file nbdkit-mem nbdkit-file \
-qemu-nbd qemu-nbd-direct nbdkit-null floor floor-mem floor-staged-mem device"
+qemu-nbd qemu-nbd-direct nbdkit-null floor floor-mem floor-staged-mem floor-direct device device-busy"
 JOBS=${JOBS:-$ALL_JOBS}
 SERVERS=${SERVERS:-$ALL_SERVERS}
 
@@ -70,6 +76,10 @@ RATIO_PAIRS=(
     "nbdkit-mem floor-staged-mem"
     "floor-staged-mem nbdkit-mem"
     "nbdfast-uring-direct floor"
+    "nbdfast-uring-direct floor-direct"
+    "floor-direct device"
+    "nbdfast-uring-direct device-busy"
+    "floor-direct device-busy"
 )
 
 log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -96,15 +106,17 @@ job_fio_args() {
 }
 job_writes() { case $1 in *write*|*randrw*) return 0 ;; *) return 1 ;; esac; }
 
+is_device() { case $1 in device|device-busy) return 0 ;; *) return 1 ;; esac; }
+
 # Is (job, transport, server) measured at all?
 applicable() {
     local job=$1 transport=$2 server=$3
     case $server in
         nbdkit-null) job_writes "$job" && return 1 ;;        # reads only: the client's ceiling
-        device)      [ "$transport" = local ] || return 1     # fio io_uring O_DIRECT on the file: device limit
+        device*)     [ "$transport" = local ] || return 1     # fio io_uring O_DIRECT on the file: device limit
                      [ "$job" = nbdcopy ] && return 1 ;;
     esac
-    [ "$server" = device ] || [ "$transport" != local ] || return 1
+    is_device "$server" || [ "$transport" != local ] || return 1
     return 0
 }
 
@@ -113,12 +125,12 @@ combos() {
     local job=$1 t s
     for t in $TRANSPORTS; do
         for s in $SERVERS; do
-            [ "$s" = device ] && continue
+            is_device "$s" && continue
             applicable "$job" "$t" "$s" && echo "$t $s"
         done
     done
     for s in $SERVERS; do
-        [ "$s" = device ] && applicable "$job" local device && echo "local device"
+        is_device "$s" && applicable "$job" local "$s" && echo "local $s"
     done
     return 0
 }
@@ -257,6 +269,7 @@ start_server() {
         floor)                cmd=("$FLOOR" -s "$SIZE_BYTES" "${floor_listen[@]}") ;;
         floor-mem)            cmd=("$FLOOR" -s "$SIZE_BYTES" -m "${floor_listen[@]}") ;;
         floor-staged-mem)     cmd=("$FLOOR" -s "$SIZE_BYTES" -m -t "${floor_listen[@]}") ;;
+        floor-direct)         cmd=("$FLOOR" -s "$SIZE_BYTES" -f "$BACKING" "${floor_listen[@]}") ;;
         *) die "cannot start $server" ;;
     esac
     SRV_CMD[$server/$transport]=$(printf '%q ' "${cmd[@]}")
@@ -287,15 +300,20 @@ cpu_ticks() {   # utime+stime of all threads of PID, in clock ticks
 
 # measure RUN JOB TRANSPORT SERVER: appends one JSON line to $RAW
 measure() {
-    local run=$1 job=$2 transport=$3 server=$4 c0=0 c1=0 out t0 t1 rc=0
+    local run=$1 job=$2 transport=$3 server=$4 c0=0 c1=0 out t0 t1 rc=0 i
     local -a fargs
     read -r -a fargs <<<"$(job_fio_args "$job")"
     out=$WORK/fio-last.json
-    if [ "$server" = device ]; then
-        SRV_CMD[device/local]="fio --ioengine=io_uring --direct=1 --filename=$BACKING"
+    if is_device "$server"; then
+        local -a spinners=()
+        if [ "$server" = device-busy ]; then
+            for ((i = 1; i < $(nproc); i++)); do nice -n 19 bash -c 'while :; do :; done' & spinners+=($!); done
+        fi
+        SRV_CMD[$server/local]="${spinners:+$((${#spinners[@]})) nice-19 busy loop(s) + }fio --ioengine=io_uring --direct=1 --filename=$BACKING"
         fio --name="$job" --ioengine=io_uring --direct=1 --filename="$BACKING" --size="$SIZE_BYTES" \
             "${fargs[@]}" --time_based --runtime="$RUNTIME" --norandommap --randrepeat=0 --group_reporting \
             --output-format=json --output="$out" >>"$WORK/logs/fio.log" 2>&1 || rc=$?
+        [ ${#spinners[@]} -eq 0 ] || { kill "${spinners[@]}"; wait "${spinners[@]}" 2>/dev/null || true; }
     else
         start_server "$server" "$transport"
         c0=$(cpu_ticks "$SRV_PID")
@@ -327,7 +345,7 @@ measure() {
               secs:($ns/1e9), mibs:($bytes/1048576/($ns/1e9)), cpu_s:($cpu/$hz)}')
     else
         line=$(jq -c --argjson run "$run" --arg job "$job" --arg t "$transport" --arg s "$server" \
-            --argjson cpu "$cpu" --argjson hz "$CLK_TCK" --argjson dev "$([ "$server" = device ] && echo true || echo false)" \
+            --argjson cpu "$cpu" --argjson hz "$CLK_TCK" --argjson dev "$(is_device "$server" && echo true || echo false)" \
             --arg cmd "$cmd" '.jobs[0] as $j |
              {run:$run, job:$job, transport:$t, server:$s, cmd:$cmd,
               iops:($j.read.iops + $j.write.iops), ios:($j.read.total_ios + $j.write.total_ios),
@@ -439,9 +457,12 @@ ratio_table() {
                 for (j = 1; j <= np; j++) {
                     if (P[j] == "") continue
                     split(P[j], ab, " "); a = ab[1]; b = ab[2]
-                    if (!((order[i], a) in mibs) || !((order[i], b) in mibs)) continue
-                    t = (mibs[order[i], a] == "-" || mibs[order[i], b] + 0 == 0) ? "-" : sprintf("%.2f", mibs[order[i], a] / mibs[order[i], b])
-                    c = (cpu[order[i], a] == "-" || cpu[order[i], b] == "-" || cpu[order[i], b] + 0 == 0) ? "-" : sprintf("%.2f", cpu[order[i], a] / cpu[order[i], b])
+                    # A device reference (fio on the file, no server) is measured once per job as transport
+                    # "local"; it is compared with the servers of every transport.
+                    kb = ((order[i], b) in mibs) ? order[i] : (k[1] SUBSEP "local")
+                    if (!((order[i], a) in mibs) || !((kb, b) in mibs)) continue
+                    t = (mibs[order[i], a] == "-" || mibs[kb, b] + 0 == 0) ? "-" : sprintf("%.2f", mibs[order[i], a] / mibs[kb, b])
+                    c = (cpu[order[i], a] == "-" || cpu[kb, b] == "-" || cpu[kb, b] + 0 == 0) ? "-" : sprintf("%.2f", cpu[order[i], a] / cpu[kb, b])
                     printf "| %s | %s | %s / %s | %s | %s |\n", k[1], k[2], a, b, t, c
                 }
             }
@@ -477,6 +498,28 @@ bound_table() {
            "|---|---|---:|---:|---:|---:|---:|---:|---:|", .[]) end' "$RAW"
 }
 
+# At queue depth 1 nothing overlaps: every I/O is one NBD round trip (at least the floor server's, which
+# does no device work) followed by one device I/O (at least fio's own at QD1). Their times add up, so
+# 1 / (1/floor IOPS + 1/device IOPS) is the most IOPS any server can reach there, however cheap.
+latency_table() {
+    jq -r -s '
+        def med: sort | if length == 0 then null elif length % 2 == 1 then .[length/2|floor] else (.[length/2 - 1] + .[length/2]) / 2 end;
+        map(select((.failed | not) and (.error == null or .error == 0) and .iops != null and .iops > 0)) as $all |
+        [ ($all | map(.job) | unique)[] | select(test("-qd1$")) as $j | ($all | map(select(.job == $j))) as $r |
+          ($r | map(select(.server == "device")) | map(.iops) | med) as $dev |
+          select($dev != null) |
+          ($r | map(select(.server == "floor")) | map(.transport) | unique)[] as $t |
+          ($r | map(select(.server == "floor" and .transport == $t)) | map(.iops) | med) as $fl |
+          ($r | map(select(.server == "nbdfast-uring-direct" and .transport == $t)) | map(.iops) | med) as $ours |
+          (1 / (1 / $fl + 1 / $dev)) as $bound |
+          "| \($j) | \($t) | \($fl | floor) (\(1e6 / $fl * 10 | round / 10) µs) | \($dev | floor) (\(1e6 / $dev * 10 | round / 10) µs) | " +
+          "\($bound | floor) | \($bound / $dev * 100 | round / 100) | " +
+          (if $ours then "\($ours | floor) (\($ours / $bound * 100 | round / 100) of bound)" else "–" end) + " |"
+        ] | if length == 0 then empty else
+          ("| job | transport | floor IOPS (round trip) | device IOPS (device I/O) | latency-bound IOPS ceiling | ceiling / device | nbdfast-uring-direct IOPS |",
+           "|---|---|---:|---:|---:|---:|---:|", .[]) end' "$RAW"
+}
+
 echo
 echo "## Results (medians over $RUNS run(s) of ${RUNTIME}s; measuring took $ELAPSED s)"
 echo
@@ -487,6 +530,8 @@ echo
 ratio_table
 BOUND=$(bound_table)
 if [ -n "$BOUND" ]; then echo; echo "## O_DIRECT: CPU-budget ceiling"; echo; echo "$BOUND"; fi
+LATENCY_BOUND=$(latency_table)
+if [ -n "$LATENCY_BOUND" ]; then echo; echo "## O_DIRECT at queue depth 1: latency ceiling"; echo; echo "$LATENCY_BOUND"; fi
 
 [ "$RESULTS" != - ] || exit 0
 
@@ -527,6 +572,8 @@ tool_versions() {
     echo "- nbdcopy job: \`nbdcopy --no-extents URI null:\` (whole export; wall time → MiB/s). \`--no-extents\` makes it"
     echo "  read everything even where a server reports holes (nbdkit-null reports the whole disk as a hole)."
     echo "- \`device\`: \`fio --ioengine=io_uring --direct=1 --filename=BACKING\` with the same job args (the disk's limit; no server)."
+    echo "  \`device-busy\`: the same while $(( $(nproc) - 1 )) nice-19 busy loop(s) keep the other vCPU(s) from idling, as an NBD client"
+    echo "  and server beside the device do: on this VM the disk itself is slower when the guest's vCPUs are busy."
     echo "- \`nbdkit-null\`: reads only; a server doing no I/O work, as a reference for the client side (not a hard ceiling"
     echo "  when CPUs are few: nbdkit's own per-request CPU competes with fio)."
     echo "- \`floor\`: \`bench/floor/nbd-floor.c\`, an NBD server with no device (reads return zeroes from one static"
@@ -536,6 +583,9 @@ tool_versions() {
     echo "  received into it), pre-filled like the other \`*-mem\` servers. \`floor-staged-mem\` (\`-m -t\`) receives each"
     echo "  WRITE payload into a staging buffer and copies it into place once whole, as a server must so that a payload"
     echo "  cut short by a dropped client is never applied (research/reliability.md (b) 61): the least such a memory server can do."
+    echo "  \`floor-direct\` (\`-f BACKING\`, bench/floor/direct.c) serves the backing file with O_DIRECT: one io_uring per"
+    echo "  connection carries the socket RECV and the device READ/WRITE, one sendmsg answers each batch of completions"
+    echo "  with READ replies pointing at the buffers the device filled: the least an O_DIRECT NBD server can do."
     echo "- Server CPU: utime+stime (all threads) from \`/proc/PID/stat\` just before and after each fio/nbdcopy run,"
     echo "  in ticks of 1/$CLK_TCK s, divided by the I/Os (µs/IO) or GiB moved (s/GiB) in that run."
     echo "  fio and the server share the $(nproc) vCPUs."
@@ -577,6 +627,16 @@ tool_versions() {
         echo "most IOPS such a server can reach here, whatever its design."
         echo
         echo "$BOUND"
+    fi
+    if [ -n "$LATENCY_BOUND" ]; then
+        echo
+        echo "## O_DIRECT at queue depth 1: latency ceiling"
+        echo
+        echo "With one request in flight nothing overlaps: each I/O costs at least one NBD round trip (the \`floor\` server's,"
+        echo "with no device work at all) plus one device I/O (fio's own at QD1). The two times add up, so"
+        echo "1 / (1/floor IOPS + 1/device IOPS) is the most any server in front of this device can reach at QD1."
+        echo
+        echo "$LATENCY_BOUND"
     fi
     if [ "$(jq -s 'map(select(.failed)) | length' "$RAW")" -gt 0 ]; then
         echo

@@ -23,8 +23,10 @@
  * never applied (research/reliability.md section (b) 61; nbdfast and nbdkit both keep that rule).
  * One memcpy per written byte more than plain -m: the least such a server can do.
  *
- * Usage: nbd-floor -s SIZE_BYTES [-m [-t]] (-U SOCKET_PATH | -p PORT [-b ADDR])
- * Build: bench/floor/build.sh (clang -O2).
+ * With -f FILE it is the floor of an O_DIRECT file export instead: see direct.c.
+ *
+ * Usage: nbd-floor -s SIZE_BYTES [-m [-t] | -f FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])
+ * Build: bench/floor/build.sh (clang -O2; nbd-floor.c and direct.c).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -43,6 +45,9 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <fcntl.h>
+
+#include "floor.h"
 
 /* Handshake (fixed newstyle). */
 #define NBDMAGIC              0x4e42444d41474943ULL
@@ -62,37 +67,15 @@
 /* Transmission flags: HAS_FLAGS | SEND_FLUSH | SEND_FUA | CAN_MULTI_CONN. */
 #define TX_FLAGS              ((1u << 0) | (1u << 2) | (1u << 3) | (1u << 8))
 
-/* Transmission. */
-#define REQUEST_MAGIC         0x25609513u
-#define SIMPLE_REPLY_MAGIC    0x67446698u
-#define CMD_READ              0
-#define CMD_WRITE             1
-#define CMD_DISC              2
-#define REQ_SIZE              28
-#define EINVAL_NBD            22
-
-#define RECV_BUF              (4u << 20)      /* per connection: a whole QD8 x 1 MiB write burst and more */
 #define ZERO_CHUNK            (1u << 20)      /* READ data comes from here, in iovecs of up to 1 MiB */
-#define MAX_IOV               1024            /* IOV_MAX on Linux: flush the batch when it fills up */
 
 /* Never written: it stays in .bss, so READ replies copy from the (shared) zero page. That is cheaper
  * than any real memory export (whose source bytes miss the caches), which is the point of a floor. */
 static char zeroes[ZERO_CHUNK];
-static uint64_t export_size;
+uint64_t export_size;
 static char *mem;              /* -m: the memory export; NULL: no device at all */
 static int staged;             /* -t: stage WRITE payloads so a cut-short one is never applied */
 #define MAX_STAGE             (32u << 20)
-
-struct reply { uint32_t magic, error; uint64_t cookie; } __attribute__((packed));
-
-struct conn {
-    int fd;
-    char *buf;                 /* RECV_BUF bytes of received, not yet parsed data */
-    char *stage;               /* -t: a WRITE payload until it is whole (allocated on first use) */
-    struct reply *replies;     /* one per request answered in this batch */
-    struct iovec iov[MAX_IOV];
-    int niov, nreplies;
-};
 
 static int read_full(int fd, void *p, size_t n)
 {
@@ -173,7 +156,7 @@ static int handshake(int fd)
     }
 }
 
-static int flush_batch(struct conn *c)
+int flush_batch(struct conn *c)
 {
     int rc = c->niov ? send_all(c->fd, c->iov, c->niov) : 0;
     c->niov = 0;
@@ -182,7 +165,7 @@ static int flush_batch(struct conn *c)
 }
 
 /* Queue a simple reply, plus READ data: from the memory export at offset with -m, else from the zero buffer. */
-static int queue_reply(struct conn *c, uint64_t cookie_be, uint32_t error, uint32_t data_len, uint64_t offset)
+int queue_reply(struct conn *c, uint64_t cookie_be, uint32_t error, uint32_t data_len, uint64_t offset)
 {
     int need = 1 + (mem ? 1 : (int)((data_len + ZERO_CHUNK - 1) / ZERO_CHUNK));
     if (c->niov + need > MAX_IOV && flush_batch(c)) return -1;
@@ -273,7 +256,7 @@ static void serve(struct conn *c)
 static void *conn_thread(void *arg)
 {
     struct conn *c = arg;
-    if (handshake(c->fd) == 0) serve(c);
+    if (handshake(c->fd) == 0) { if (direct_fd >= 0) serve_direct(c); else serve(c); }
     close(c->fd);
     free(c->buf);
     free(c->stage);
@@ -284,7 +267,7 @@ static void *conn_thread(void *arg)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: nbd-floor -s SIZE_BYTES [-m [-t]] (-U SOCKET_PATH | -p PORT [-b ADDR])\n");
+    fprintf(stderr, "usage: nbd-floor -s SIZE_BYTES [-m [-t] | -f FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])\n");
     exit(2);
 }
 
@@ -292,10 +275,14 @@ int main(int argc, char **argv)
 {
     const char *path = NULL, *addr = "127.0.0.1";
     int port = -1, opt, lfd, one = 1, use_mem = 0;
-    while ((opt = getopt(argc, argv, "s:mtU:p:b:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:mtf:U:p:b:")) != -1) {
         switch (opt) {
         case 'm': use_mem = 1; break;
         case 't': staged = 1; break;
+        case 'f':
+            direct_fd = open(optarg, O_RDWR | O_DIRECT);
+            if (direct_fd < 0) { perror(optarg); return 1; }
+            break;
         case 's': export_size = strtoull(optarg, NULL, 0); break;
         case 'U': path = optarg; break;
         case 'p': port = atoi(optarg); break;
