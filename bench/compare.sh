@@ -296,11 +296,20 @@ cpu_ticks() {   # utime+stime of all threads of PID, in clock ticks
     echo $(( ${12} + ${13} ))
 }
 
+# vcpu_share BEFORE AFTER ("cpu" lines of /proc/stat): "IDLE STEAL", the percent of all vCPU time between the two
+# that was idle (idle + iowait) and stolen by the host. On this VM the disk slows down as steal rises.
+vcpu_share() {
+    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); t = 0
+        for (i = 2; i <= 9; i++) t += y[i] - x[i]
+        if (t <= 0) { print "0 0"; exit }
+        printf "%.1f %.1f\n", 100 * (y[5] - x[5] + y[6] - x[6]) / t, 100 * (y[9] - x[9]) / t }'
+}
+
 # ---------------------------------------------------------------- one measurement
 
 # measure RUN JOB TRANSPORT SERVER: appends one JSON line to $RAW
 measure() {
-    local run=$1 job=$2 transport=$3 server=$4 c0=0 c1=0 out t0 t1 rc=0 i
+    local run=$1 job=$2 transport=$3 server=$4 c0=0 c1=0 out t0 t1 rc=0 i p0 p1 idle steal
     local -a fargs
     read -r -a fargs <<<"$(job_fio_args "$job")"
     out=$WORK/fio-last.json
@@ -310,13 +319,16 @@ measure() {
             for ((i = 1; i < $(nproc); i++)); do nice -n 19 bash -c 'while :; do :; done' & spinners+=($!); done
         fi
         SRV_CMD[$server/local]="${spinners:+$((${#spinners[@]})) nice-19 busy loop(s) + }fio --ioengine=io_uring --direct=1 --filename=$BACKING"
+        p0=$(head -1 /proc/stat)
         fio --name="$job" --ioengine=io_uring --direct=1 --filename="$BACKING" --size="$SIZE_BYTES" \
             "${fargs[@]}" --time_based --runtime="$RUNTIME" --norandommap --randrepeat=0 --group_reporting \
             --output-format=json --output="$out" >>"$WORK/logs/fio.log" 2>&1 || rc=$?
+        p1=$(head -1 /proc/stat)
         [ ${#spinners[@]} -eq 0 ] || { kill "${spinners[@]}"; wait "${spinners[@]}" 2>/dev/null || true; }
     else
         start_server "$server" "$transport"
         c0=$(cpu_ticks "$SRV_PID")
+        p0=$(head -1 /proc/stat)
         if [ "$job" = nbdcopy ]; then
             t0=$(date +%s%N)
             nbdcopy --no-extents "$URI" null: >>"$WORK/logs/nbdcopy.log" 2>&1 || rc=$?
@@ -326,6 +338,7 @@ measure() {
                 "${fargs[@]}" --time_based --runtime="$RUNTIME" --norandommap --randrepeat=0 --group_reporting \
                 --output-format=json --output="$out" >>"$WORK/logs/fio.log" 2>&1 || rc=$?
         fi
+        p1=$(head -1 /proc/stat)
         c1=$(cpu_ticks "$SRV_PID")
         stop_server
     fi
@@ -338,25 +351,29 @@ measure() {
         return 0
     fi
     local cpu=$((c1 - c0)) line cmd=${SRV_CMD[$server/$transport]}
+    read -r idle steal <<<"$(vcpu_share "$p0" "$p1")"
     if [ "$job" = nbdcopy ]; then
         line=$(jq -cn --argjson run "$run" --arg job "$job" --arg t "$transport" --arg s "$server" \
             --argjson bytes "$SIZE_BYTES" --argjson ns "$((t1 - t0))" --argjson cpu "$cpu" --argjson hz "$CLK_TCK" \
+            --argjson idle "$idle" --argjson steal "$steal" \
             --arg cmd "$cmd" '{run:$run, job:$job, transport:$t, server:$s, cmd:$cmd, iops:null, ios:null, bytes:$bytes,
-              secs:($ns/1e9), mibs:($bytes/1048576/($ns/1e9)), cpu_s:($cpu/$hz)}')
+              secs:($ns/1e9), mibs:($bytes/1048576/($ns/1e9)), cpu_s:($cpu/$hz), idle_pct:$idle, steal_pct:$steal}')
     else
         line=$(jq -c --argjson run "$run" --arg job "$job" --arg t "$transport" --arg s "$server" \
             --argjson cpu "$cpu" --argjson hz "$CLK_TCK" --argjson dev "$(is_device "$server" && echo true || echo false)" \
+            --argjson idle "$idle" --argjson steal "$steal" \
             --arg cmd "$cmd" '.jobs[0] as $j |
              {run:$run, job:$job, transport:$t, server:$s, cmd:$cmd,
               iops:($j.read.iops + $j.write.iops), ios:($j.read.total_ios + $j.write.total_ios),
               bytes:($j.read.io_bytes + $j.write.io_bytes), secs:($j.job_runtime/1000),
               mibs:(($j.read.bw_bytes + $j.write.bw_bytes)/1048576),
-              cpu_s:(if $dev then null else $cpu/$hz end), fio_cpu_pct:($j.usr_cpu + $j.sys_cpu), error:$j.error}' "$out")
+              cpu_s:(if $dev then null else $cpu/$hz end), fio_cpu_pct:($j.usr_cpu + $j.sys_cpu), error:$j.error,
+              idle_pct:$idle, steal_pct:$steal}' "$out")
     fi
     echo "$line" >>"$RAW"
     echo "$line" | jq -r '"  \(.job) \(.transport) \(.server): " +
         (if .iops then "\(.iops|floor) IOPS, " else "" end) + "\(.mibs*10|floor/10) MiB/s" +
-        (if .cpu_s then ", server CPU \(.cpu_s) s" else "" end)' >&2
+        (if .cpu_s then ", server CPU \(.cpu_s) s" else "" end) + ", vCPUs \(.idle_pct)% idle, \(.steal_pct)% stolen"' >&2
 }
 
 # ---------------------------------------------------------------- run
@@ -498,6 +515,21 @@ bound_table() {
            "|---|---|---:|---:|---:|---:|---:|---:|---:|", .[]) end' "$RAW"
 }
 
+# For the O_DIRECT servers and the device references: how idle the vCPUs were and how much time the host stole
+# while each ran (medians). The disk of this VM is slower the busier the guest is (see device-busy).
+load_table() {
+    jq -r -s '
+        def med: sort | if length == 0 then null elif length % 2 == 1 then .[length/2|floor] else (.[length/2 - 1] + .[length/2]) / 2 end;
+        def direct: . == "nbdfast-uring-direct" or . == "floor-direct" or . == "qemu-nbd-direct" or . == "device" or . == "device-busy";
+        map(select((.failed | not) and .idle_pct != null and (.server | direct))) as $all |
+        [ ($all | map([.job, .transport, .server]) | unique)[] as [$j, $t, $s] |
+          ($all | map(select(.job == $j and .transport == $t and .server == $s))) as $r |
+          "| \($j) | \($t) | \($s) | \($r | map(.iops // 0) | med | floor) | \($r | map(.idle_pct) | med) | \($r | map(.steal_pct) | med) |"
+        ] | if length == 0 then empty else
+          ("| job | transport | server | IOPS | vCPU idle % (idle + iowait) | vCPU time stolen by the host % |",
+           "|---|---|---|---:|---:|---:|", .[]) end' "$RAW"
+}
+
 # At queue depth 1 nothing overlaps: every I/O is one NBD round trip (at least the floor server's, which
 # does no device work) followed by one device I/O (at least fio's own at QD1). Their times add up, so
 # 1 / (1/floor IOPS + 1/device IOPS) is the most IOPS any server can reach there, however cheap.
@@ -531,6 +563,8 @@ ratio_table
 BOUND=$(bound_table)
 if [ -n "$BOUND" ]; then echo; echo "## O_DIRECT: CPU-budget ceiling"; echo; echo "$BOUND"; fi
 LATENCY_BOUND=$(latency_table)
+LOAD=$(load_table)
+if [ -n "$LOAD" ]; then echo; echo "## O_DIRECT: vCPU idle and steal"; echo; echo "$LOAD"; fi
 if [ -n "$LATENCY_BOUND" ]; then echo; echo "## O_DIRECT at queue depth 1: latency ceiling"; echo; echo "$LATENCY_BOUND"; fi
 
 [ "$RESULTS" != - ] || exit 0
@@ -637,6 +671,17 @@ tool_versions() {
         echo "1 / (1/floor IOPS + 1/device IOPS) is the most any server in front of this device can reach at QD1."
         echo
         echo "$LATENCY_BOUND"
+    fi
+    if [ -n "$LOAD" ]; then
+        echo
+        echo "## O_DIRECT: vCPU idle and steal"
+        echo
+        echo "From \`/proc/stat\` around each run (medians). The disk is virtual: its requests are served by the host,"
+        echo "which takes CPU time from this guest (steal) as the guest gets busier, and the disk slows down with it:"
+        echo "\`device\` runs with one vCPU mostly idle, \`device-busy\` with the other vCPU kept busy, and every NBD"
+        echo "server adds a client and a server beside the device."
+        echo
+        echo "$LOAD"
     fi
     if [ "$(jq -s 'map(select(.failed)) | length' "$RAW")" -gt 0 ]; then
         echo
