@@ -19,6 +19,8 @@
 #               writes are received into it), i.e. the least work a server that keeps the data can do.
 #               "floor-staged-mem" (-m -t) stages each WRITE payload and copies it into place once whole, as a
 #               server must so that a payload cut short is never applied: the least such a memory server can do.
+#               "floor-staged-file" (-M BACKING -t) does the same into the backing file's page cache (mapped
+#               MAP_SHARED): the least a page-cache file server keeping that rule can do for WRITE.
 #               "floor-direct" (-f BACKING) serves the backing file with O_DIRECT through one io_uring per
 #               connection (device reads and writes, the socket RECV) and one sendmsg per batch of replies: the
 #               least an NBD server in front of the O_DIRECT file can do (bench/floor/direct.c).
@@ -54,7 +56,7 @@ NBDFAST_ARGS=${NBDFAST_ARGS:-}
 ALL_JOBS="randread4k-qd1 randread4k-qd32 randread4k-qd32-nj2 randwrite4k-qd32 randwrite4k-qd32-nj2 \
 randread64k-qd16 seqread1m-qd8 seqwrite1m-qd8 randrw4k-qd32 randrw4k-qd32-nj2 nbdcopy"
 ALL_SERVERS="nbdfast-uring-mem nbdfast-uring-file nbdfast-uring-direct nbdfast-sockets-mem nbdfast-sockets-file nbdkit-mem nbdkit-file \
-qemu-nbd qemu-nbd-direct nbdkit-null floor floor-mem floor-staged-mem floor-direct device device-busy"
+qemu-nbd qemu-nbd-direct nbdkit-null floor floor-mem floor-staged-mem floor-staged-file floor-direct device device-busy"
 JOBS=${JOBS:-$ALL_JOBS}
 SERVERS=${SERVERS:-$ALL_SERVERS}
 
@@ -75,6 +77,8 @@ RATIO_PAIRS=(
     "nbdfast-uring-mem floor-staged-mem"
     "nbdkit-mem floor-staged-mem"
     "floor-staged-mem nbdkit-mem"
+    "nbdfast-uring-file floor-staged-file"
+    "floor-staged-file nbdkit-file"
     "nbdfast-uring-direct floor"
     "nbdfast-uring-direct floor-direct"
     "floor-direct device"
@@ -269,6 +273,7 @@ start_server() {
         floor)                cmd=("$FLOOR" -s "$SIZE_BYTES" "${floor_listen[@]}") ;;
         floor-mem)            cmd=("$FLOOR" -s "$SIZE_BYTES" -m "${floor_listen[@]}") ;;
         floor-staged-mem)     cmd=("$FLOOR" -s "$SIZE_BYTES" -m -t "${floor_listen[@]}") ;;
+        floor-staged-file)    cmd=("$FLOOR" -s "$SIZE_BYTES" -M "$BACKING" -t "${floor_listen[@]}") ;;
         floor-direct)         cmd=("$FLOOR" -s "$SIZE_BYTES" -f "$BACKING" "${floor_listen[@]}") ;;
         *) die "cannot start $server" ;;
     esac
@@ -617,6 +622,8 @@ tool_versions() {
     echo "  received into it), pre-filled like the other \`*-mem\` servers. \`floor-staged-mem\` (\`-m -t\`) receives each"
     echo "  WRITE payload into a staging buffer and copies it into place once whole, as a server must so that a payload"
     echo "  cut short by a dropped client is never applied (research/reliability.md (b) 61): the least such a memory server can do."
+    echo "  \`floor-staged-file\` (\`-M BACKING -t\`) does the same with the backing file mapped MAP_SHARED as the export: one"
+    echo "  copy off the socket and one into the page cache per written byte, the least a page-cache file server keeping that rule can do."
     echo "  \`floor-direct\` (\`-f BACKING\`, bench/floor/direct.c) serves the backing file with O_DIRECT: one io_uring per"
     echo "  connection carries the socket RECV and the device READ/WRITE, one sendmsg answers each batch of completions"
     echo "  with READ replies pointing at the buffers the device filled: the least an O_DIRECT NBD server can do."

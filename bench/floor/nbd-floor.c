@@ -23,9 +23,13 @@
  * never applied (research/reliability.md section (b) 61; nbdfast and nbdkit both keep that rule).
  * One memcpy per written byte more than plain -m: the least such a server can do.
  *
+ * With -M FILE the export is FILE mapped MAP_SHARED instead of anonymous memory: READ replies point into its
+ * page cache and WRITE payloads are copied into it, so with -t it is the least a page-cache file server that
+ * keeps the not-applied rule can do (one copy off the socket, one into the page cache).
+ *
  * With -f FILE it is the floor of an O_DIRECT file export instead: see direct.c.
  *
- * Usage: nbd-floor -s SIZE_BYTES [-m [-t] | -f FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])
+ * Usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] | -f FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])
  * Build: bench/floor/build.sh (clang -O2; nbd-floor.c and direct.c).
  */
 #define _GNU_SOURCE
@@ -267,17 +271,19 @@ static void *conn_thread(void *arg)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: nbd-floor -s SIZE_BYTES [-m [-t] | -f FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])\n");
+    fprintf(stderr, "usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] | -f FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     const char *path = NULL, *addr = "127.0.0.1";
+    const char *mapped = NULL;
     int port = -1, opt, lfd, one = 1, use_mem = 0;
-    while ((opt = getopt(argc, argv, "s:mtf:U:p:b:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:mM:tf:U:p:b:")) != -1) {
         switch (opt) {
         case 'm': use_mem = 1; break;
+        case 'M': use_mem = 1; mapped = optarg; break;
         case 't': staged = 1; break;
         case 'f':
             direct_fd = open(optarg, O_RDWR | O_DIRECT);
@@ -292,7 +298,13 @@ int main(int argc, char **argv)
     }
     if (export_size == 0 || (!path) == (port < 0)) usage();
     signal(SIGPIPE, SIG_IGN);
-    if (use_mem) {
+    if (mapped) {              /* -M: the page cache of FILE is the export */
+        int fd = open(mapped, O_RDWR);
+        if (fd < 0) { perror(mapped); return 1; }
+        mem = mmap(NULL, export_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        if (mem == MAP_FAILED) { perror("mmap"); return 1; }
+    } else if (use_mem) {
         mem = mmap(NULL, export_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (mem == MAP_FAILED) { perror("mmap"); return 1; }
     }
