@@ -494,8 +494,8 @@ ratio_table() {
 # The O_DIRECT ceiling on this machine: fio (the client), the least NBD server (floor) and the device's own
 # submission/completion work all need CPU for every I/O, and they share the same vCPUs. Adding the medians of
 # the three (client and floor server CPU from the floor run, device CPU from fio's own usr+sys in the device
-# run) gives the fewest CPU-µs any NBD server with an O_DIRECT device can need per I/O here; the vCPU count
-# divided by that is the most IOPS it can reach, whatever its design.
+# run) estimates the fewest CPU-µs an NBD server with an O_DIRECT device needs per I/O here; the vCPU count
+# divided by that estimates the most IOPS it can reach (floor-direct measures that server directly).
 bound_table() {
     jq -r -s --argjson cores "$(nproc)" '
         def med: sort | if length == 0 then null elif length % 2 == 1 then .[length/2|floor] else (.[length/2 - 1] + .[length/2]) / 2 end;
@@ -663,9 +663,11 @@ tool_versions() {
         echo "## O_DIRECT: CPU-budget ceiling"
         echo
         echo "fio (client), the least NBD server (\`floor\`) and the device's own submission and completion work (fio's"
-        echo "usr+sys in the \`device\` run) each need CPU for every I/O and share the $(nproc) vCPUs. Their medians added up are the"
-        echo "fewest CPU-µs any NBD server in front of this O_DIRECT file can need per I/O; $(nproc) vCPUs divided by that is the"
-        echo "most IOPS such a server can reach here, whatever its design."
+        echo "usr+sys in the \`device\` run) each need CPU for every I/O and share the $(nproc) vCPUs; $(nproc) vCPUs divided by their"
+        echo "sum is a CPU-only estimate of the most IOPS a server in front of this O_DIRECT file can reach. It is only an"
+        echo "estimate: fio's usr+sys in the device run includes fio's own bookkeeping (so the sum is too high), and it"
+        echo "leaves out host steal and wake-up latency (so the estimate is too high as well). \`floor-direct\`, when measured, is the"
+        echo "direct measurement of the least O_DIRECT server."
         echo
         echo "$BOUND"
     fi
