@@ -22,6 +22,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RING_ENTRIES   256
@@ -30,6 +32,7 @@
 #define RECV_TAG       ((uint64_t)SLOTS)  /* user_data of the socket RECV; slots use 0..SLOTS-1 */
 
 int direct_fd = -1;
+int verbose;
 
 struct ring {
     int fd;
@@ -40,7 +43,17 @@ struct ring {
     unsigned to_submit;
 };
 
-struct slot { uint64_t cookie; uint32_t length; uint8_t is_read, busy; };
+struct slot { uint64_t cookie; uint32_t length; uint8_t is_read, busy; int64_t submitted_ns; };
+
+/* -v: per connection, how long the device took (SQE prepared -> CQE reaped) and how deep its queue was. */
+struct device_stats { int64_t ios, device_ns, depth_sum; };
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
 
 static int ring_init(struct ring *r)
 {
@@ -99,6 +112,7 @@ void serve_direct(struct conn *c)
     if (bufs == MAP_FAILED || ring_init(&r)) return;
     for (unsigned i = 0; i < SLOTS; i++) { free_list[i] = SLOTS - 1 - i; slots[i].busy = 0; }
     unsigned done[SLOTS], ndone = 0;   /* slots whose replies are in this batch */
+    struct device_stats stats = { 0, 0, 0 };
     size_t start = 0, len = 0;         /* unparsed bytes: c->buf[start, len) */
     int recv_armed = 0, closing = 0;
     for (;;) {
@@ -124,7 +138,8 @@ void serve_direct(struct conn *c)
                 continue;
             }
             unsigned i = free_list[--nfree];
-            slots[i] = (struct slot){ cookie, length, type == CMD_READ, 1 };
+            slots[i] = (struct slot){ cookie, length, type == CMD_READ, 1, verbose ? now_ns() : 0 };
+            stats.depth_sum += SLOTS - nfree;
             char *buf = bufs + (size_t)i * SLOT_BYTES;
             struct io_uring_sqe *s = sqe_get(&r);
             s->fd = direct_fd; s->user_data = i;
@@ -156,6 +171,7 @@ void serve_direct(struct conn *c)
                 continue;
             }
             struct slot *sl = &slots[e->user_data];
+            if (verbose) { stats.ios++; stats.device_ns += now_ns() - sl->submitted_ns; }
             int ok = e->res >= 0 && (uint32_t)e->res == sl->length;
             if (queue_reply(c, sl->cookie, ok ? 0 : 5 /* EIO */, 0, 0)) closing = 1;
             else if (sl->is_read && ok)
@@ -166,6 +182,9 @@ void serve_direct(struct conn *c)
         if (flush_batch(c)) closing = 1;   /* one sendmsg for every completion this wake-up reaped */
         while (ndone > 0) { unsigned i = done[--ndone]; slots[i].busy = 0; free_list[nfree++] = i; }
     }
+    if (verbose && stats.ios > 0)
+        fprintf(stderr, "nbd-floor -f: %lld device I/Os, %.1f us each from submission to reaping, %.1f in flight on average\n",
+                (long long)stats.ios, stats.device_ns / 1e3 / stats.ios, (double)stats.depth_sum / stats.ios);
     shutdown(c->fd, SHUT_RDWR);        /* ends a RECV still in flight before the ring goes */
     close(r.fd);
     munmap(bufs, (size_t)SLOTS * SLOT_BYTES);

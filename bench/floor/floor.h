@@ -30,6 +30,7 @@ struct conn {
 
 extern uint64_t export_size;
 extern int direct_fd;          /* -f: the O_DIRECT file; -1 otherwise */
+extern int verbose;            /* -v: -f prints per-connection device latency and depth to stderr */
 
 /* Queue a simple reply (plus READ data from the memory export or the zero buffer when data_len > 0). */
 int queue_reply(struct conn *c, uint64_t cookie_be, uint32_t error, uint32_t data_len, uint64_t offset);

@@ -29,7 +29,7 @@
  *
  * With -f FILE it is the floor of an O_DIRECT file export instead: see direct.c.
  *
- * Usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] | -f FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])
+ * Usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] | -f FILE [-v]] (-U SOCKET_PATH | -p PORT [-b ADDR])
  * Build: bench/floor/build.sh (clang -O2; nbd-floor.c and direct.c).
  */
 #define _GNU_SOURCE
@@ -271,7 +271,7 @@ static void *conn_thread(void *arg)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] | -f FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])\n");
+    fprintf(stderr, "usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] | -f FILE [-v]] (-U SOCKET_PATH | -p PORT [-b ADDR])\n");
     exit(2);
 }
 
@@ -280,10 +280,11 @@ int main(int argc, char **argv)
     const char *path = NULL, *addr = "127.0.0.1";
     const char *mapped = NULL;
     int port = -1, opt, lfd, one = 1, use_mem = 0;
-    while ((opt = getopt(argc, argv, "s:mM:tf:U:p:b:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:mM:tf:vU:p:b:")) != -1) {
         switch (opt) {
         case 'm': use_mem = 1; break;
         case 'M': use_mem = 1; mapped = optarg; break;
+        case 'v': verbose = 1; break;
         case 't': staged = 1; break;
         case 'f':
             direct_fd = open(optarg, O_RDWR | O_DIRECT);
