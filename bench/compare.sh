@@ -491,14 +491,16 @@ ratio_table() {
         }' "$AGG"
 }
 
+# jq: the median of an array of numbers (null when empty), shared by the tables below.
+JQ_MEDIAN='def med: sort | if length == 0 then null elif length % 2 == 1 then .[length/2|floor] else (.[length/2 - 1] + .[length/2]) / 2 end; '
+
 # The O_DIRECT ceiling on this machine: fio (the client), the least NBD server (floor) and the device's own
 # submission/completion work all need CPU for every I/O, and they share the same vCPUs. Adding the medians of
 # the three (client and floor server CPU from the floor run, device CPU from fio's own usr+sys in the device
 # run) estimates the fewest CPU-µs an NBD server with an O_DIRECT device needs per I/O here; the vCPU count
 # divided by that estimates the most IOPS it can reach (floor-direct measures that server directly).
 bound_table() {
-    jq -r -s --argjson cores "$(nproc)" '
-        def med: sort | if length == 0 then null elif length % 2 == 1 then .[length/2|floor] else (.[length/2 - 1] + .[length/2]) / 2 end;
+    jq -r -s --argjson cores "$(nproc)" "$JQ_MEDIAN"'
         def fio_us: .fio_cpu_pct / 100 * .secs * 1e6 / .ios;
         map(select((.failed | not) and (.error == null or .error == 0) and .ios != null and .ios > 0)) as $all |
         ($all | map(.job) | unique) as $jobs |
@@ -523,8 +525,7 @@ bound_table() {
 # For the O_DIRECT servers and the device references: how idle the vCPUs were and how much time the host stole
 # while each ran (medians). The disk of this VM is slower the busier the guest is (see device-busy).
 load_table() {
-    jq -r -s '
-        def med: sort | if length == 0 then null elif length % 2 == 1 then .[length/2|floor] else (.[length/2 - 1] + .[length/2]) / 2 end;
+    jq -r -s "$JQ_MEDIAN"'
         def direct: . == "nbdfast-uring-direct" or . == "floor-direct" or . == "qemu-nbd-direct" or . == "device" or . == "device-busy";
         map(select((.failed | not) and .idle_pct != null and (.server | direct))) as $all |
         [ ($all | map([.job, .transport, .server]) | unique)[] as [$j, $t, $s] |
@@ -539,8 +540,7 @@ load_table() {
 # does no device work) followed by one device I/O (at least fio's own at QD1). Their times add up, so
 # 1 / (1/floor IOPS + 1/device IOPS) is the most IOPS any server can reach there, however cheap.
 latency_table() {
-    jq -r -s '
-        def med: sort | if length == 0 then null elif length % 2 == 1 then .[length/2|floor] else (.[length/2 - 1] + .[length/2]) / 2 end;
+    jq -r -s "$JQ_MEDIAN"'
         map(select((.failed | not) and (.error == null or .error == 0) and .iops != null and .iops > 0)) as $all |
         [ ($all | map(.job) | unique)[] | select(test("-qd1$")) as $j | ($all | map(select(.job == $j))) as $r |
           ($r | map(select(.server == "device")) | map(.iops) | med) as $dev |
