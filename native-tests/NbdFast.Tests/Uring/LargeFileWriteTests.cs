@@ -1,4 +1,5 @@
 using NbdFast.Devices;
+using NbdFast.IO.Uring;
 using NbdFast.Protocol;
 using NbdFast.Tests.Faults;
 using NbdFast.Tests.Support;
@@ -9,7 +10,8 @@ namespace NbdFast.Tests.Uring;
 /// Large WRITEs (up to the 32 MiB maximum) to a file export on io_uring, over TCP and unix sockets: the bytes
 /// land exactly where addressed when the payload arrives in pieces, FUA and pipelining hold, a full filesystem
 /// fails only the request that hit it without losing framing, and clients dropped mid-payload apply nothing
-/// and leave no descriptor behind.
+/// and leave no descriptor behind. Small writes, which run inline on the reactor, keep the same promises,
+/// also while slow ones send a connection's writes back to io_uring's workers.
 /// </summary>
 public sealed class LargeFileWriteTests
 {
@@ -173,6 +175,100 @@ public sealed class LargeFileWriteTests
         finally
         {
             await ExternalTool.RunCheckedAsync("umount", ["-l", mountPoint.FullPath]);
+        }
+    }
+
+    [Theory(Timeout = Timeout)]
+    [MemberData(nameof(Sockets))]
+    public async Task SmallWritesOnAFullFilesystemFailOnlyThemselves(bool unixSocket)
+    {
+        // 4 KiB writes run inline on the reactor (pwrite); their errors must reach just that request too.
+        using var mountPoint = new TempDirectory("nbdfast-tmpfs-");
+        await ExternalTool.RunCheckedAsync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint.FullPath]);
+        try
+        {
+            string path = CreateSparseFile(mountPoint, 8L << 20);
+            await using var export = FileExport.Serve(path, unixSocket);
+            RawNbdClient client = await FaultHost.NegotiateAsync(export.Server);
+            const int size = 4096;
+            int acknowledged = 0;
+            NbdError refusal = NbdError.None;
+            for (; acknowledged < 1024; acknowledged++)
+            {
+                long offset = (long)acknowledged * size;
+                await client.SendWriteAsync((ulong)offset, FaultHost.Pattern(offset, size, salt: 5), cookie: (ulong)acknowledged + 1);
+                RawReply reply = await client.ReadReplyAsync();
+                Assert.Equal((ulong)acknowledged + 1, reply.Cookie);
+                if (reply.Error != NbdError.None)
+                {
+                    refusal = reply.Error;
+                    break;
+                }
+            }
+            Assert.Equal(NbdError.NoSpace, refusal);
+            Assert.InRange(acknowledged, 200, 256);
+            for (int i = 0; i < acknowledged; i += 37)
+            {
+                long offset = (long)i * size;
+                await client.SendRequestAsync(NbdCommand.Read, (ulong)offset, size, cookie: 5000 + (ulong)i);
+                Assert.Equal(FaultHost.Pattern(offset, size, salt: 5), await client.AssertReadReplyAsync(5000 + (ulong)i, (ulong)offset, size));
+            }
+            byte[] overwrite = FaultHost.Pattern(0, size, salt: 6);
+            await client.SendWriteAsync(0, overwrite, cookie: 9000);
+            await client.AssertSuccessReplyAsync(9000);
+            Assert.Equal(overwrite, ReadFile(path, 0, size));
+            await FaultHost.DisconnectAsync(client);
+            await FaultHost.AssertReleasedAsync(export.Server);
+        }
+        finally
+        {
+            await ExternalTool.RunCheckedAsync("umount", ["-l", mountPoint.FullPath]);
+        }
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task WritesLandWhileSlowInlineWritesSwitchToTheWorkers()
+    {
+        // With every inline write counted as slow, each connection alternates between one inline write and a
+        // pause on io_uring's workers; pipelined small, large and FUA writes must all land exactly.
+        long saved = UringConnection.SlowInlineWrite;
+        UringConnection.SlowInlineWrite = -1;
+        try
+        {
+            using var directory = new TempDirectory();
+            string path = CreateSparseFile(directory, FileSize);
+            await using var export = FileExport.Serve(path, unixSocket: true);
+            RawNbdClient client = await FaultHost.NegotiateAsync(export.Server);
+            var random = new Random(11);
+            var writes = new List<(long Offset, byte[] Data)>();
+            for (int i = 0; i < 120; i++)
+            {
+                int size = i % 10 == 9 ? 200_000 : 512 * random.Next(1, 65);
+                long offset = (long)i * (256 << 10) + random.Next(0, 4096);
+                writes.Add((offset, FaultHost.Pattern(offset, size, salt: (ulong)i)));
+            }
+            for (int i = 0; i < writes.Count; i++)
+            {
+                NbdCommandFlags flags = i % 7 == 3 ? NbdCommandFlags.Fua : NbdCommandFlags.None;
+                await client.SendWriteAsync((ulong)writes[i].Offset, writes[i].Data, cookie: (ulong)i + 1, flags: flags);
+            }
+            var replied = new HashSet<ulong>();
+            for (int i = 0; i < writes.Count; i++)
+            {
+                RawReply reply = await client.ReadReplyAsync();
+                Assert.Equal(NbdError.None, reply.Error);
+                Assert.True(replied.Add(reply.Cookie), $"cookie {reply.Cookie} answered twice");
+            }
+            foreach ((long offset, byte[] data) in writes)
+            {
+                Assert.Equal(data, ReadFile(path, offset, data.Length));
+            }
+            await FaultHost.DisconnectAsync(client);
+            await FaultHost.AssertReleasedAsync(export.Server);
+        }
+        finally
+        {
+            UringConnection.SlowInlineWrite = saved;
         }
     }
 

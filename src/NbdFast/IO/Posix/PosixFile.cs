@@ -99,6 +99,13 @@ internal static unsafe partial class PosixFile
         return result < 0 ? throw Error(Marshal.GetLastPInvokeError()) : (int)result;
     }
 
+    /// <summary>pwrite for callers that must not throw: the bytes written, or -errno.</summary>
+    public static int PwriteOrErrno(int fd, byte* buffer, int count, long offset)
+    {
+        nint result = PwriteNative(fd, buffer, (nuint)count, offset);
+        return result < 0 ? -Marshal.GetLastPInvokeError() : (int)result;
+    }
+
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true)]
     private static partial int OpenNative(byte* path, int flags);
 

@@ -158,6 +158,10 @@ internal sealed unsafe partial class UringConnection
                 return;
             }
         }
+        else if (TryWriteInline(slot))
+        {
+            return;
+        }
         SubmitDeviceIo(slot);
     }
 

@@ -26,6 +26,7 @@ internal sealed unsafe partial class UringConnection : IReactorWork
     private readonly FileDevice? _direct;
     private readonly bool _fallocateOnRing;
     private readonly int _deviceFd = -1;
+    private readonly bool _inlineWriteCandidate;   // see UringConnection.InlineWrite
     private readonly TaskCompletionSource<SessionEnd> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly UringSlot[] _slots;
     private readonly Stack<UringSlot> _freeSlots;
@@ -76,6 +77,7 @@ internal sealed unsafe partial class UringConnection : IReactorWork
             _deviceFd = (int)file.Handle.DangerousGetHandle();
             _direct = file.Direct ? file : null;
             _fallocateOnRing = !file.IsBlockDevice;
+            _inlineWriteCandidate = InlineWrites && !file.Direct && !file.IsBlockDevice;
         }
         int slots = context.Options.MaxInFlightRequests;
         _slots = new UringSlot[slots];

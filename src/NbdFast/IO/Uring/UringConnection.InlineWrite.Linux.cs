@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using NbdFast.IO.Posix;
+using NbdFast.Protocol;
+
+namespace NbdFast.IO.Uring;
+
+/// <summary>
+/// Small page-cache writes run as a plain pwrite on the reactor thread instead of going to io_uring. On ext4
+/// (and any filesystem without non-blocking buffered writes) io_uring hands every such write to a worker
+/// thread, and that hand-off costs more than the write: measured 4k QD32 random writes to a page-cached file
+/// (fio nbd engine, unix socket, 6 interleaved runs, medians): 65.5k IOPS at 15.4 µs server CPU per I/O on
+/// the worker, 96.7k at 9.6 µs inline (nbdkit's file plugin: 73.9k at 13.4 µs).
+/// A buffered write can still block: on dirty-page throttling, on a filesystem that stalls, when memory is
+/// short. So a write that takes longer than <see cref="SlowInlineWrite"/> sends this connection's writes back
+/// to the worker threads for <see cref="InlinePause"/>: one slow write at most per pause holds the reactor.
+/// Writes with FUA (they wait for the disk) and large writes (the copy itself is long; on a worker it overlaps
+/// with the next receive) always go to io_uring. NBDFAST_INLINE_WRITES=0 turns this off for comparison.
+/// </summary>
+internal sealed unsafe partial class UringConnection
+{
+    internal const int MaxInlineWrite = 64 * 1024;
+
+    internal static readonly bool InlineWrites = Environment.GetEnvironmentVariable("NBDFAST_INLINE_WRITES") != "0";
+
+    // Internal and settable so tests can make every write count as slow.
+    internal static long SlowInlineWrite = Stopwatch.Frequency / 1000;   // 1 ms
+    internal static readonly long InlinePause = Stopwatch.Frequency;      // 1 s
+
+    private long _inlineWritesResumeAt;
+
+    private bool TryWriteInline(UringSlot slot)
+    {
+        NbdRequest request = slot.Request;
+        if (!_inlineWriteCandidate || request.Length > MaxInlineWrite || (request.Flags & NbdCommandFlags.Fua) != 0)
+        {
+            return false;
+        }
+        long start = Stopwatch.GetTimestamp();
+        if (start < _inlineWritesResumeAt)
+        {
+            return false;
+        }
+        int length = (int)request.Length;
+        int done = 0;
+        int result = 0;
+        while (done < length)
+        {
+            int written = PosixFile.PwriteOrErrno(_deviceFd, slot.Data.Pointer + done, length - done, (long)request.Offset + done);
+            if (written <= 0)
+            {
+                // A regular file never takes zero bytes of a non-empty write; treat it as an I/O error.
+                result = written < 0 ? written : -EIo;
+                break;
+            }
+            done += written;
+        }
+        if (Stopwatch.GetTimestamp() - start > SlowInlineWrite)
+        {
+            _inlineWritesResumeAt = Stopwatch.GetTimestamp() + InlinePause;
+        }
+        OnDeviceCompletion(OpKind.DeviceWrite, slot, result < 0 ? result : done);
+        return true;
+    }
+
+    private const int EIo = 5;
+}
