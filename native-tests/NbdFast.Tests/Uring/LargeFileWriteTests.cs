@@ -130,93 +130,74 @@ public sealed class LargeFileWriteTests
 
     [Theory(Timeout = Timeout)]
     [MemberData(nameof(Sockets))]
-    public async Task FullFilesystemFailsTheWriteAndKeepsFraming(bool unixSocket)
-    {
-        using var mountPoint = new TempDirectory("nbdfast-tmpfs-");
-        await ExternalTool.RunCheckedAsync("mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mountPoint.FullPath]);
-        try
+    public Task FullFilesystemFailsTheWriteAndKeepsFraming(bool unixSocket) =>
+        FillUntilRefusedAsync("3m", 64L << 20, (1 << 20) + 12_345, maxWrites: 20, salt: 3, unixSocket, async (client, path, size, acknowledged) =>
         {
-            string path = CreateSparseFile(mountPoint, 64L << 20);
-            await using var export = FileExport.Serve(path, unixSocket);
-            InProcessServer server = export.Server;
-            RawNbdClient client = await FaultHost.NegotiateAsync(server);
-            const int size = (1 << 20) + 12_345;
-            int acknowledged = 0;
-            NbdError refusal = NbdError.None;
-            for (; acknowledged < 20; acknowledged++)
-            {
-                long offset = (long)acknowledged * size;
-                await client.SendWriteAsync((ulong)offset, FaultHost.Pattern(offset, size, salt: 3), cookie: (ulong)acknowledged + 1);
-                RawReply reply = await client.ReadReplyAsync();
-                Assert.Equal((ulong)acknowledged + 1, reply.Cookie);
-                if (reply.Error != NbdError.None)
-                {
-                    refusal = reply.Error;
-                    break;
-                }
-            }
-            Assert.Equal(NbdError.NoSpace, refusal);
             Assert.InRange(acknowledged, 1, 2);
             // Framing held: the refused payload was consumed, so the next requests parse and succeed.
             for (int i = 0; i < acknowledged; i++)
             {
                 long offset = (long)i * size;
-                await client.SendRequestAsync(NbdCommand.Read, (ulong)offset, size, cookie: 100 + (ulong)i);
+                await client.SendRequestAsync((ushort)NbdCommand.Read, (ulong)offset, (ulong)size, cookie: 100 + (ulong)i);
                 Assert.Equal(FaultHost.Pattern(offset, size, salt: 3), await client.AssertReadReplyAsync(100 + (ulong)i, (ulong)offset, size));
             }
             byte[] overwrite = FaultHost.Pattern(0, size, salt: 4);
             await client.SendWriteAsync(0, overwrite, cookie: 200, flags: NbdCommandFlags.Fua);
             await client.AssertSuccessReplyAsync(200);
-            await client.SendRequestAsync(NbdCommand.Read, 0, size, cookie: 201);
+            await client.SendRequestAsync((ushort)NbdCommand.Read, 0, (ulong)size, cookie: 201);
             Assert.Equal(overwrite, await client.AssertReadReplyAsync(201, 0, size));
-            await FaultHost.DisconnectAsync(client);
-            await FaultHost.AssertReleasedAsync(server);
-        }
-        finally
-        {
-            await ExternalTool.RunCheckedAsync("umount", ["-l", mountPoint.FullPath]);
-        }
-    }
+        });
 
     [Theory(Timeout = Timeout)]
     [MemberData(nameof(Sockets))]
-    public async Task SmallWritesOnAFullFilesystemFailOnlyThemselves(bool unixSocket)
-    {
+    public Task SmallWritesOnAFullFilesystemFailOnlyThemselves(bool unixSocket) =>
         // 4 KiB writes run inline on the reactor (pwrite); their errors must reach just that request too.
-        using var mountPoint = new TempDirectory("nbdfast-tmpfs-");
-        await ExternalTool.RunCheckedAsync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint.FullPath]);
-        try
+        FillUntilRefusedAsync("1m", 8L << 20, 4096, maxWrites: 1024, salt: 5, unixSocket, async (client, path, size, acknowledged) =>
         {
-            string path = CreateSparseFile(mountPoint, 8L << 20);
-            await using var export = FileExport.Serve(path, unixSocket);
-            RawNbdClient client = await FaultHost.NegotiateAsync(export.Server);
-            const int size = 4096;
-            int acknowledged = 0;
-            NbdError refusal = NbdError.None;
-            for (; acknowledged < 1024; acknowledged++)
-            {
-                long offset = (long)acknowledged * size;
-                await client.SendWriteAsync((ulong)offset, FaultHost.Pattern(offset, size, salt: 5), cookie: (ulong)acknowledged + 1);
-                RawReply reply = await client.ReadReplyAsync();
-                Assert.Equal((ulong)acknowledged + 1, reply.Cookie);
-                if (reply.Error != NbdError.None)
-                {
-                    refusal = reply.Error;
-                    break;
-                }
-            }
-            Assert.Equal(NbdError.NoSpace, refusal);
             Assert.InRange(acknowledged, 200, 256);
             for (int i = 0; i < acknowledged; i += 37)
             {
                 long offset = (long)i * size;
-                await client.SendRequestAsync(NbdCommand.Read, (ulong)offset, size, cookie: 5000 + (ulong)i);
+                await client.SendRequestAsync((ushort)NbdCommand.Read, (ulong)offset, (ulong)size, cookie: 5000 + (ulong)i);
                 Assert.Equal(FaultHost.Pattern(offset, size, salt: 5), await client.AssertReadReplyAsync(5000 + (ulong)i, (ulong)offset, size));
             }
             byte[] overwrite = FaultHost.Pattern(0, size, salt: 6);
             await client.SendWriteAsync(0, overwrite, cookie: 9000);
             await client.AssertSuccessReplyAsync(9000);
             Assert.Equal(overwrite, ReadFile(path, 0, size));
+        });
+
+    /// <summary>
+    /// Serves a sparse file on a fresh tmpfs of <paramref name="tmpfsSize"/> and writes <paramref name="size"/>-byte
+    /// blocks from offset 0, one at a time, until one is refused: that refusal must be ENOSPC. Then
+    /// <paramref name="afterRefusal"/> checks the connection with the number of writes acknowledged before it.
+    /// </summary>
+    private static async Task FillUntilRefusedAsync(string tmpfsSize, long fileSize, int size, int maxWrites, ulong salt, bool unixSocket,
+        Func<RawNbdClient, string, int, int, Task> afterRefusal)
+    {
+        using var mountPoint = new TempDirectory("nbdfast-tmpfs-");
+        await ExternalTool.RunCheckedAsync("mount", ["-t", "tmpfs", "-o", $"size={tmpfsSize}", "tmpfs", mountPoint.FullPath]);
+        try
+        {
+            string path = CreateSparseFile(mountPoint, fileSize);
+            await using var export = FileExport.Serve(path, unixSocket);
+            RawNbdClient client = await FaultHost.NegotiateAsync(export.Server);
+            int acknowledged = 0;
+            NbdError refusal = NbdError.None;
+            for (; acknowledged < maxWrites; acknowledged++)
+            {
+                long offset = (long)acknowledged * size;
+                await client.SendWriteAsync((ulong)offset, FaultHost.Pattern(offset, size, salt), cookie: (ulong)acknowledged + 1);
+                RawReply reply = await client.ReadReplyAsync();
+                Assert.Equal((ulong)acknowledged + 1, reply.Cookie);
+                if (reply.Error != NbdError.None)
+                {
+                    refusal = reply.Error;
+                    break;
+                }
+            }
+            Assert.Equal(NbdError.NoSpace, refusal);
+            await afterRefusal(client, path, size, acknowledged);
             await FaultHost.DisconnectAsync(client);
             await FaultHost.AssertReleasedAsync(export.Server);
         }
