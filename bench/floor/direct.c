@@ -43,7 +43,7 @@ struct ring {
     unsigned to_submit;
 };
 
-struct slot { uint64_t cookie; uint32_t length; uint8_t is_read, busy; int64_t submitted_ns; };
+struct slot { uint64_t cookie; uint32_t length; uint8_t is_read; int64_t submitted_ns; };
 
 /* -v: per connection, how long the device took (SQE prepared -> CQE reaped) and how deep its queue was. */
 struct device_stats { int64_t ios, device_ns, depth_sum; };
@@ -110,7 +110,7 @@ void serve_direct(struct conn *c)
     char *bufs = mmap(NULL, (size_t)SLOTS * SLOT_BYTES, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (bufs == MAP_FAILED || ring_init(&r)) return;
-    for (unsigned i = 0; i < SLOTS; i++) { free_list[i] = SLOTS - 1 - i; slots[i].busy = 0; }
+    for (unsigned i = 0; i < SLOTS; i++) free_list[i] = SLOTS - 1 - i;
     unsigned done[SLOTS], ndone = 0;   /* slots whose replies are in this batch */
     struct device_stats stats = { 0, 0, 0 };
     size_t start = 0, len = 0;         /* unparsed bytes: c->buf[start, len) */
@@ -138,7 +138,7 @@ void serve_direct(struct conn *c)
                 continue;
             }
             unsigned i = free_list[--nfree];
-            slots[i] = (struct slot){ cookie, length, type == CMD_READ, 1, verbose ? now_ns() : 0 };
+            slots[i] = (struct slot){ cookie, length, type == CMD_READ, verbose ? now_ns() : 0 };
             stats.depth_sum += SLOTS - nfree;
             char *buf = bufs + (size_t)i * SLOT_BYTES;
             struct io_uring_sqe *s = sqe_get(&r);
@@ -180,7 +180,7 @@ void serve_direct(struct conn *c)
         }
         atomic_store_explicit((_Atomic unsigned *)r.cq_head, head, memory_order_release);
         if (flush_batch(c)) closing = 1;   /* one sendmsg for every completion this wake-up reaped */
-        while (ndone > 0) { unsigned i = done[--ndone]; slots[i].busy = 0; free_list[nfree++] = i; }
+        while (ndone > 0) free_list[nfree++] = done[--ndone];
     }
     if (verbose && stats.ios > 0)
         fprintf(stderr, "nbd-floor -f: %lld device I/Os, %.1f us each from submission to reaping, %.1f in flight on average\n",

@@ -95,8 +95,8 @@ internal static unsafe partial class PosixFile
     /// <summary>pwrite from native memory; returns bytes written.</summary>
     public static int Pwrite(SafeFileHandle handle, byte* buffer, int count, long offset)
     {
-        nint result = PwriteNative(Fd(handle), buffer, (nuint)count, offset);
-        return result < 0 ? throw Error(Marshal.GetLastPInvokeError()) : (int)result;
+        int result = PwriteOrErrno(Fd(handle), buffer, count, offset);
+        return result < 0 ? throw Error(-result) : result;
     }
 
     /// <summary>pwrite for callers that must not throw: the bytes written, or -errno.</summary>

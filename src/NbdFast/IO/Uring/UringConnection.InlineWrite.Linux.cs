@@ -54,9 +54,10 @@ internal sealed unsafe partial class UringConnection
             }
             done += written;
         }
-        if (Stopwatch.GetTimestamp() - start > SlowInlineWrite)
+        long end = Stopwatch.GetTimestamp();
+        if (end - start > SlowInlineWrite)
         {
-            _inlineWritesResumeAt = Stopwatch.GetTimestamp() + InlinePause;
+            _inlineWritesResumeAt = end + InlinePause;
         }
         OnDeviceCompletion(OpKind.DeviceWrite, slot, result < 0 ? result : done);
         return true;
