@@ -21,6 +21,10 @@
 #               server must so that a payload cut short is never applied: the least such a memory server can do.
 #               "floor-staged-file" (-M BACKING -t) does the same into the backing file's page cache (mapped
 #               MAP_SHARED): the least a page-cache file server keeping that rule can do for WRITE.
+#               "floor-sr-mem" and "floor-sr-file" are those two with -S: they accept structured replies and answer
+#               READ with one OFFSET_DATA chunk, as every real server must once libnbd negotiates them (nbdkit,
+#               qemu-nbd and nbdfast all do). The client needs four receives per structured READ reply against two
+#               for a simple one, so with one fio job (the client saturated) these are the fair read ceilings.
 #               "floor-direct" (-f BACKING) serves the backing file with O_DIRECT through one io_uring per
 #               connection (device reads and writes, the socket RECV) and one sendmsg per batch of replies: the
 #               least an NBD server in front of the O_DIRECT file can do (bench/floor/direct.c).
@@ -56,7 +60,8 @@ NBDFAST_ARGS=${NBDFAST_ARGS:-}
 ALL_JOBS="randread4k-qd1 randread4k-qd32 randread4k-qd32-nj2 randwrite4k-qd32 randwrite4k-qd32-nj2 \
 randread64k-qd16 seqread1m-qd8 seqwrite1m-qd8 randrw4k-qd32 randrw4k-qd32-nj2 nbdcopy"
 ALL_SERVERS="nbdfast-uring-mem nbdfast-uring-file nbdfast-uring-direct nbdfast-sockets-mem nbdfast-sockets-file nbdkit-mem nbdkit-file \
-qemu-nbd qemu-nbd-direct nbdkit-null floor floor-mem floor-staged-mem floor-staged-file floor-direct device device-busy"
+qemu-nbd qemu-nbd-direct nbdkit-null floor floor-mem floor-staged-mem floor-staged-file floor-sr-mem floor-sr-file floor-direct \
+device device-busy"
 JOBS=${JOBS:-$ALL_JOBS}
 SERVERS=${SERVERS:-$ALL_SERVERS}
 
@@ -79,6 +84,11 @@ RATIO_PAIRS=(
     "floor-staged-mem nbdkit-mem"
     "nbdfast-uring-file floor-staged-file"
     "floor-staged-file nbdkit-file"
+    "nbdfast-uring-mem floor-sr-mem"
+    "floor-sr-mem nbdkit-mem"
+    "nbdfast-uring-file floor-sr-file"
+    "floor-sr-file nbdkit-file"
+    "floor-sr-file qemu-nbd"
     "nbdfast-uring-direct floor"
     "nbdfast-uring-direct floor-direct"
     "floor-direct device"
@@ -274,6 +284,8 @@ start_server() {
         floor-mem)            cmd=("$FLOOR" -s "$SIZE_BYTES" -m "${floor_listen[@]}") ;;
         floor-staged-mem)     cmd=("$FLOOR" -s "$SIZE_BYTES" -m -t "${floor_listen[@]}") ;;
         floor-staged-file)    cmd=("$FLOOR" -s "$SIZE_BYTES" -M "$BACKING" -t "${floor_listen[@]}") ;;
+        floor-sr-mem)         cmd=("$FLOOR" -s "$SIZE_BYTES" -m -t -S "${floor_listen[@]}") ;;
+        floor-sr-file)        cmd=("$FLOOR" -s "$SIZE_BYTES" -M "$BACKING" -t -S "${floor_listen[@]}") ;;
         floor-direct)         cmd=("$FLOOR" -s "$SIZE_BYTES" -f "$BACKING" "${floor_listen[@]}") ;;
         *) die "cannot start $server" ;;
     esac
@@ -310,6 +322,35 @@ vcpu_share() {
         printf "%.1f %.1f\n", 100 * (y[5] - x[5] + y[6] - x[6]) / t, 100 * (y[9] - x[9]) / t }'
 }
 
+# ---------------------------------------------------------------- the backing file's page cache
+
+# Page-cache file servers are measured with the backing file wholly cached in base pages. Since ext4 got
+# large folios (kernel 6.x), a cache miss read sequentially comes back as folios of up to 2 MiB, and then
+# every 4 KiB buffered write walks the folio's 512 buffer heads in ext4_block_write_begin: 10+ µs more
+# server CPU per write for every pwrite-based server alike (nbdfast, nbdkit-file, qemu-nbd), while the mmap
+# floors do not pay it. Which state a run met depended on the job order: O_DIRECT writes drop the ranges
+# they cover from the cache, and the next sequential read (a memory server's nbdcopy pre-fill, seqread1m)
+# brings them back as large folios. So after any O_DIRECT measurement of a writing job, the next page-cache
+# file server first gets the file written back, dropped from the cache, and read back in with random 4 KiB
+# reads (base pages); CACHE_SETTLES counts how often that happened.
+CACHE_SETTLED=0
+CACHE_SETTLES=0
+uses_page_cache() {
+    case $1 in nbdfast-uring-file|nbdfast-sockets-file|nbdkit-file|qemu-nbd|floor-staged-file|floor-sr-file) return 0 ;; *) return 1 ;; esac
+}
+drops_page_cache() {
+    case $1 in nbdfast-uring-direct|qemu-nbd-direct|floor-direct|device|device-busy) return 0 ;; *) return 1 ;; esac
+}
+settle_backing_cache() {
+    [ "$CACHE_SETTLED" = 1 ] && return 0
+    sync "$BACKING"                                       # fsync: dirty pages cannot be dropped
+    dd if="$BACKING" iflag=nocache count=0 status=none    # POSIX_FADV_DONTNEED over the whole file
+    fio --name=settle --filename="$BACKING" --ioengine=io_uring --rw=randread --bs=4k --iodepth=32 \
+        --size="$SIZE_BYTES" --output=/dev/null >>"$WORK/logs/fio.log" 2>&1 || die "reading the backing file back in failed"
+    CACHE_SETTLED=1
+    CACHE_SETTLES=$((CACHE_SETTLES + 1))
+}
+
 # ---------------------------------------------------------------- one measurement
 
 # measure RUN JOB TRANSPORT SERVER: appends one JSON line to $RAW
@@ -318,6 +359,8 @@ measure() {
     local -a fargs
     read -r -a fargs <<<"$(job_fio_args "$job")"
     out=$WORK/fio-last.json
+    if uses_page_cache "$server"; then settle_backing_cache; fi
+    if drops_page_cache "$server" && job_writes "$job"; then CACHE_SETTLED=0; fi
     if is_device "$server"; then
         local -a spinners=()
         if [ "$server" = device-busy ]; then
@@ -427,7 +470,7 @@ for ((run = 1; run <= RUNS; run++)); do
 done
 ELAPSED=$(( $(date +%s) - START ))
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
-for v in ELAPSED LOAD_START LOAD_END NBDFAST_SRC NBDFAST_VERSION; do printf '%s=%q\n' "$v" "${!v}"; done >"$META"
+for v in ELAPSED LOAD_START LOAD_END NBDFAST_SRC NBDFAST_VERSION CACHE_SETTLES; do printf '%s=%q\n' "$v" "${!v}"; done >"$META"
 log "measured in ${ELAPSED}s"
 fi
 
@@ -624,9 +667,21 @@ tool_versions() {
     echo "  cut short by a dropped client is never applied (research/reliability.md (b) 61): the least such a memory server can do."
     echo "  \`floor-staged-file\` (\`-M BACKING -t\`) does the same with the backing file mapped MAP_SHARED as the export: one"
     echo "  copy off the socket and one into the page cache per written byte, the least a page-cache file server keeping that rule can do."
+    echo "  \`floor-sr-mem\` and \`floor-sr-file\` are \`floor-staged-mem\` and \`floor-staged-file\` with \`-S\`: they accept"
+    echo "  NBD_OPT_STRUCTURED_REPLY and answer READ with one OFFSET_DATA chunk, as the protocol requires of every server"
+    echo "  once the client negotiated structured replies (libnbd does; nbdkit, qemu-nbd and nbdfast accept). libnbd"
+    echo "  reads such a reply with four receives (16-byte start, 4 more header bytes, the 8-byte offset, the data)"
+    echo "  against two for a simple reply, so when one fio job saturates its vCPU these, not the simple-reply floors,"
+    echo "  are the most any real server can reach on reads."
     echo "  \`floor-direct\` (\`-f BACKING\`, bench/floor/direct.c) serves the backing file with O_DIRECT: one io_uring per"
     echo "  connection carries the socket RECV and the device READ/WRITE, one sendmsg answers each batch of completions"
     echo "  with READ replies pointing at the buffers the device filled: the least an O_DIRECT NBD server can do."
+    echo "- Page-cache file servers (nbdfast \`*-file\`, nbdkit-file, qemu-nbd, floor-staged-file, floor-sr-file) are measured"
+    echo "  with the backing file wholly cached in base pages: after any O_DIRECT measurement of a writing job, the next of"
+    echo "  them first gets the file written back, dropped (POSIX_FADV_DONTNEED) and read back in with random 4 KiB reads"
+    echo "  ($CACHE_SETTLES time(s) in this run). Otherwise the ranges O_DIRECT wrote come back as 2 MiB folios on the next"
+    echo "  sequential read (ext4 large folios), and then each 4 KiB buffered write walks 512 buffer heads in"
+    echo "  ext4_block_write_begin: 10+ µs more CPU per write for every pwrite-based server, none for the mmap floors."
     echo "- Server CPU: utime+stime (all threads) from \`/proc/PID/stat\` just before and after each fio/nbdcopy run,"
     echo "  in ticks of 1/$CLK_TCK s, divided by the I/Os (µs/IO) or GiB moved (s/GiB) in that run."
     echo "  fio and the server share the $(nproc) vCPUs."

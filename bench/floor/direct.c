@@ -134,7 +134,7 @@ void serve_direct(struct conn *c)
                       || ((offset | length) & 4095);
             if ((type != CMD_READ && type != CMD_WRITE && type != CMD_FLUSH) || bad) {
                 if (type == CMD_WRITE) start += length;
-                if (queue_reply(c, cookie, bad ? EINVAL_NBD : 0, 0, 0)) closing = 1;
+                if (queue_reply(c, cookie, bad ? EINVAL_NBD : 0, 0, 0, 0)) closing = 1;
                 continue;
             }
             unsigned i = free_list[--nfree];
@@ -173,7 +173,7 @@ void serve_direct(struct conn *c)
             struct slot *sl = &slots[e->user_data];
             if (verbose) { stats.ios++; stats.device_ns += now_ns() - sl->submitted_ns; }
             int ok = e->res >= 0 && (uint32_t)e->res == sl->length;
-            if (queue_reply(c, sl->cookie, ok ? 0 : 5 /* EIO */, 0, 0)) closing = 1;
+            if (queue_reply(c, sl->cookie, ok ? 0 : 5 /* EIO */, 0, 0, 0)) closing = 1;
             else if (sl->is_read && ok)
                 c->iov[c->niov++] = (struct iovec){ bufs + (size_t)e->user_data * SLOT_BYTES, sl->length };
             done[ndone++] = (unsigned)e->user_data;

@@ -17,7 +17,8 @@
 #define RECV_BUF              (4u << 20)      /* per connection: a whole QD8 x 1 MiB write burst and more */
 #define MAX_IOV               1024            /* IOV_MAX on Linux: flush the batch when it fills up */
 
-struct reply { uint32_t magic, error; uint64_t cookie; } __attribute__((packed));
+/* A simple reply (16 bytes) or, with -S, a structured OFFSET_DATA chunk header plus its offset (28 bytes). */
+struct reply { unsigned char bytes[28]; };
 
 struct conn {
     int fd;
@@ -26,14 +27,15 @@ struct conn {
     struct reply *replies;     /* one per request answered in this batch */
     struct iovec iov[MAX_IOV];
     int niov, nreplies;
+    int structured;            /* -S and the client asked for structured replies: READ answers are chunks */
 };
 
 extern uint64_t export_size;
 extern int direct_fd;          /* -f: the O_DIRECT file; -1 otherwise */
 extern int verbose;            /* -v: -f prints per-connection device latency and depth to stderr */
 
-/* Queue a simple reply (plus READ data from the memory export or the zero buffer when data_len > 0). */
-int queue_reply(struct conn *c, uint64_t cookie_be, uint32_t error, uint32_t data_len, uint64_t offset);
+/* Queue a simple reply, or a structured READ chunk on a -S connection (plus READ data from the memory export or the zero buffer when data_len > 0). */
+int queue_reply(struct conn *c, uint64_t cookie_be, uint32_t error, uint32_t data_len, uint64_t offset, int is_read);
 /* Send everything queued in one sendmsg (resuming short sends); -1 when the connection is gone. */
 int flush_batch(struct conn *c);
 /* The -f serving loop (direct.c). */

@@ -11,7 +11,10 @@
  * Data path, per connection (one blocking thread each):
  *   recv() everything available into a big buffer -> parse every whole request in it -> answer
  *   all of them with ONE sendmsg() (iovecs: reply headers + the zero buffer for READ data).
- * Simple replies only (structured replies / extended headers / meta contexts are refused).
+ * Simple replies only (structured replies / extended headers / meta contexts are refused), unless -S:
+ * then NBD_OPT_STRUCTURED_REPLY is accepted and READ is answered with one OFFSET_DATA chunk (flag DONE),
+ * as the protocol requires once a client negotiated them (libnbd does). A structured READ reply costs the
+ * client more receives than a simple one, so -S is the floor a real server (nbdkit, nbdfast) is held to.
  *
  * With -m it is instead the floor of a *memory* export: the export is SIZE bytes of anonymous memory,
  * READ replies point straight into it (one kernel copy out), WRITE payloads are received straight into
@@ -29,7 +32,7 @@
  *
  * With -f FILE it is the floor of an O_DIRECT file export instead: see direct.c.
  *
- * Usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] | -f FILE [-v]] (-U SOCKET_PATH | -p PORT [-b ADDR])
+ * Usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] [-S] | -f FILE [-v]] (-U SOCKET_PATH | -p PORT [-b ADDR])
  * Build: bench/floor/build.sh (clang -O2; nbd-floor.c and direct.c).
  */
 #define _GNU_SOURCE
@@ -64,6 +67,11 @@
 #define OPT_ABORT             2
 #define OPT_INFO              6
 #define OPT_GO                7
+#define OPT_STRUCTURED_REPLY  8
+#define STRUCTURED_MAGIC      0x668e33efu
+#define REPLY_FLAG_DONE       1
+#define REPLY_TYPE_OFFSET_DATA 1
+#define REPLY_TYPE_ERROR      ((1u << 15) + 1)
 #define REP_ACK               1u
 #define REP_INFO              3u
 #define REP_ERR_UNSUP         0x80000001u
@@ -79,6 +87,7 @@ static char zeroes[ZERO_CHUNK];
 uint64_t export_size;
 static char *mem;              /* -m: the memory export; NULL: no device at all */
 static int staged;             /* -t: stage WRITE payloads so a cut-short one is never applied */
+static int structured_ok;      /* -S: accept NBD_OPT_STRUCTURED_REPLY */
 #define MAX_STAGE             (32u << 20)
 
 static int read_full(int fd, void *p, size_t n)
@@ -122,8 +131,9 @@ static int opt_reply(int fd, uint32_t opt, uint32_t type, const void *data, uint
 }
 
 /* Returns 0 when the client chose the export (GO / EXPORT_NAME), -1 to close. */
-static int handshake(int fd)
+static int handshake(struct conn *c)
 {
+    int fd = c->fd;
     struct { uint64_t magic, opt; uint16_t flags; } __attribute__((packed)) greet = {
         htobe64(NBDMAGIC), htobe64(IHAVEOPT), htobe16(FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES) };
     uint32_t cflags;
@@ -154,7 +164,14 @@ static int handshake(int fd)
             if (opt == OPT_GO) return 0;
             break;
         }
-        default:                       /* STRUCTURED_REPLY, SET_META_CONTEXT, EXTENDED_HEADERS, ... */
+        case OPT_STRUCTURED_REPLY:
+            if (structured_ok && len == 0) {
+                if (opt_reply(fd, opt, REP_ACK, NULL, 0)) return -1;
+                c->structured = 1;
+                break;
+            }
+            /* fall through */
+        default:                       /* SET_META_CONTEXT, EXTENDED_HEADERS, ... */
             if (opt_reply(fd, opt, REP_ERR_UNSUP, NULL, 0)) return -1;
         }
     }
@@ -168,16 +185,34 @@ int flush_batch(struct conn *c)
     return rc;
 }
 
-/* Queue a simple reply, plus READ data: from the memory export at offset with -m, else from the zero buffer. */
-int queue_reply(struct conn *c, uint64_t cookie_be, uint32_t error, uint32_t data_len, uint64_t offset)
+/* Queue a simple reply (a structured chunk for a READ on a -S connection), plus READ data: from the memory export at offset with -m, else from the zero buffer. */
+int queue_reply(struct conn *c, uint64_t cookie_be, uint32_t error, uint32_t data_len, uint64_t offset, int is_read)
 {
     int need = 1 + (mem ? 1 : (int)((data_len + ZERO_CHUNK - 1) / ZERO_CHUNK));
     if (c->niov + need > MAX_IOV && flush_batch(c)) return -1;
-    struct reply *r = &c->replies[c->nreplies++];
-    r->magic = htobe32(SIMPLE_REPLY_MAGIC);
-    r->error = htobe32(error);
-    r->cookie = cookie_be;             /* echoed as the client sent it: no byte swapping */
-    c->iov[c->niov++] = (struct iovec){ r, sizeof *r };
+    unsigned char *r = c->replies[c->nreplies++].bytes;
+    uint32_t be32;
+    if (c->structured && is_read) {    /* one chunk: OFFSET_DATA with the data, or ERROR with no message */
+        uint16_t flags = htobe16(REPLY_FLAG_DONE), type = htobe16(error ? REPLY_TYPE_ERROR : REPLY_TYPE_OFFSET_DATA);
+        uint64_t offset_be = htobe64(offset);
+        be32 = htobe32(STRUCTURED_MAGIC); memcpy(r, &be32, 4);
+        memcpy(r + 4, &flags, 2); memcpy(r + 6, &type, 2);
+        memcpy(r + 8, &cookie_be, 8);
+        be32 = htobe32(error ? 6 : 8 + data_len); memcpy(r + 16, &be32, 4);
+        if (error) {
+            be32 = htobe32(error); memcpy(r + 20, &be32, 4);
+            memset(r + 24, 0, 2);      /* message length 0 */
+            c->iov[c->niov++] = (struct iovec){ r, 26 };
+        } else {
+            memcpy(r + 20, &offset_be, 8);
+            c->iov[c->niov++] = (struct iovec){ r, 28 };
+        }
+    } else {
+        be32 = htobe32(SIMPLE_REPLY_MAGIC); memcpy(r, &be32, 4);
+        be32 = htobe32(error); memcpy(r + 4, &be32, 4);
+        memcpy(r + 8, &cookie_be, 8);  /* echoed as the client sent it: no byte swapping */
+        c->iov[c->niov++] = (struct iovec){ r, 16 };
+    }
     if (mem && data_len > 0) {
         c->iov[c->niov++] = (struct iovec){ mem + offset, data_len };
         return 0;
@@ -206,7 +241,7 @@ static void serve(struct conn *c)
                 size_t take = len - p < skip ? len - p : (size_t)skip;
                 p += take; skip -= take;
                 if (skip > 0) break;
-                if (queue_reply(c, write_cookie, 0, 0, 0)) return;
+                if (queue_reply(c, write_cookie, 0, 0, 0, 0)) return;
             }
             if (len - p < REQ_SIZE) break;
             const char *h = c->buf + p;
@@ -219,7 +254,7 @@ static void serve(struct conn *c)
             int bad = offset > export_size || length > export_size - offset;
             switch (type) {
             case CMD_READ:
-                if (queue_reply(c, cookie, bad ? EINVAL_NBD : 0, bad ? 0 : length, offset)) return;
+                if (queue_reply(c, cookie, bad ? EINVAL_NBD : 0, bad ? 0 : length, offset, 1)) return;
                 break;
             case CMD_WRITE:            /* reply once the payload has been received */
                 if (mem && !bad && staged) {   /* stage the whole payload, then copy it into place */
@@ -230,7 +265,7 @@ static void serve(struct conn *c)
                     p += have;
                     if (have < length && read_full(c->fd, c->stage + have, length - have)) return;
                     memcpy(mem + offset, c->stage, length);
-                    if (queue_reply(c, cookie, 0, 0, 0)) return;
+                    if (queue_reply(c, cookie, 0, 0, 0, 0)) return;
                     break;
                 }
                 if (mem && !bad) {     /* copy what came with the headers, receive the rest in place */
@@ -238,17 +273,17 @@ static void serve(struct conn *c)
                     memcpy(mem + offset, c->buf + p, have);
                     p += have;
                     if (have < length && read_full(c->fd, mem + offset + have, length - have)) return;
-                    if (queue_reply(c, cookie, 0, 0, 0)) return;
+                    if (queue_reply(c, cookie, 0, 0, 0, 0)) return;
                     break;
                 }
                 skip = length; write_cookie = cookie;
-                if (skip == 0 && queue_reply(c, cookie, 0, 0, 0)) return;
+                if (skip == 0 && queue_reply(c, cookie, 0, 0, 0, 0)) return;
                 break;
             case CMD_DISC:
                 flush_batch(c);
                 return;
             default:                   /* FLUSH, TRIM, CACHE, WRITE_ZEROES, BLOCK_STATUS: nothing to do */
-                if (queue_reply(c, cookie, 0, 0, 0)) return;
+                if (queue_reply(c, cookie, 0, 0, 0, 0)) return;
             }
         }
         if (flush_batch(c)) return;    /* one sendmsg for everything this recv() brought in */
@@ -260,7 +295,7 @@ static void serve(struct conn *c)
 static void *conn_thread(void *arg)
 {
     struct conn *c = arg;
-    if (handshake(c->fd) == 0) { if (direct_fd >= 0) serve_direct(c); else serve(c); }
+    if (handshake(c) == 0) { if (direct_fd >= 0) serve_direct(c); else serve(c); }
     close(c->fd);
     free(c->buf);
     free(c->stage);
@@ -271,7 +306,7 @@ static void *conn_thread(void *arg)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] | -f FILE [-v]] (-U SOCKET_PATH | -p PORT [-b ADDR])\n");
+    fprintf(stderr, "usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] [-S] | -f FILE [-v]] (-U SOCKET_PATH | -p PORT [-b ADDR])\n");
     exit(2);
 }
 
@@ -280,12 +315,13 @@ int main(int argc, char **argv)
     const char *path = NULL, *addr = "127.0.0.1";
     const char *mapped = NULL;
     int port = -1, opt, lfd, one = 1, use_mem = 0;
-    while ((opt = getopt(argc, argv, "s:mM:tf:vU:p:b:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:mM:tSf:vU:p:b:")) != -1) {
         switch (opt) {
         case 'm': use_mem = 1; break;
         case 'M': use_mem = 1; mapped = optarg; break;
         case 'v': verbose = 1; break;
         case 't': staged = 1; break;
+        case 'S': structured_ok = 1; break;
         case 'f':
             direct_fd = open(optarg, O_RDWR | O_DIRECT);
             if (direct_fd < 0) { perror(optarg); return 1; }
@@ -297,7 +333,7 @@ int main(int argc, char **argv)
         default: usage();
         }
     }
-    if (export_size == 0 || (!path) == (port < 0)) usage();
+    if (export_size == 0 || (!path) == (port < 0) || (structured_ok && direct_fd >= 0)) usage();
     signal(SIGPIPE, SIG_IGN);
     if (mapped) {              /* -M: the page cache of FILE is the export */
         int fd = open(mapped, O_RDWR);
