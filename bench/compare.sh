@@ -28,6 +28,8 @@
 #               "floor-direct" (-f BACKING) serves the backing file with O_DIRECT through one io_uring per
 #               connection (device reads and writes, the socket RECV) and one sendmsg per batch of replies: the
 #               least an NBD server in front of the O_DIRECT file can do (bench/floor/direct.c).
+#               "floor-direct-split" (-F BACKING) is floor-direct with the socket and the device on two threads per
+#               connection (bench/floor/split.c): does splitting them get an O_DIRECT server closer to the device?
 #               "device" is fio's own io_uring O_DIRECT job on the backing file (no server); "device-busy" is the
 #               same while nproc-1 nice-19 busy loops keep the other vCPUs from idling, as an NBD client and
 #               server running beside the device do (on this VM the disk slows down when they do).
@@ -61,7 +63,7 @@ ALL_JOBS="randread4k-qd1 randread4k-qd32 randread4k-qd32-nj2 randwrite4k-qd32 ra
 randread64k-qd16 seqread1m-qd8 seqwrite1m-qd8 randrw4k-qd32 randrw4k-qd32-nj2 nbdcopy"
 ALL_SERVERS="nbdfast-uring-mem nbdfast-uring-file nbdfast-uring-direct nbdfast-sockets-mem nbdfast-sockets-file nbdkit-mem nbdkit-file \
 qemu-nbd qemu-nbd-direct nbdkit-null floor floor-mem floor-staged-mem floor-staged-file floor-sr-mem floor-sr-file floor-direct \
-device device-busy"
+floor-direct-split device device-busy"
 JOBS=${JOBS:-$ALL_JOBS}
 SERVERS=${SERVERS:-$ALL_SERVERS}
 
@@ -92,6 +94,7 @@ RATIO_PAIRS=(
     "nbdfast-uring-direct floor"
     "nbdfast-uring-direct floor-direct"
     "floor-direct device"
+    "floor-direct-split floor-direct"
     "nbdfast-uring-direct device-busy"
     "floor-direct device-busy"
 )
@@ -287,6 +290,7 @@ start_server() {
         floor-sr-mem)         cmd=("$FLOOR" -s "$SIZE_BYTES" -m -t -S "${floor_listen[@]}") ;;
         floor-sr-file)        cmd=("$FLOOR" -s "$SIZE_BYTES" -M "$BACKING" -t -S "${floor_listen[@]}") ;;
         floor-direct)         cmd=("$FLOOR" -s "$SIZE_BYTES" -f "$BACKING" "${floor_listen[@]}") ;;
+        floor-direct-split)   cmd=("$FLOOR" -s "$SIZE_BYTES" -F "$BACKING" "${floor_listen[@]}") ;;
         *) die "cannot start $server" ;;
     esac
     SRV_CMD[$server/$transport]=$(printf '%q ' "${cmd[@]}")
@@ -328,18 +332,18 @@ vcpu_share() {
 # large folios (kernel 6.x), a cache miss read sequentially comes back as folios of up to 2 MiB, and then
 # every 4 KiB buffered write walks the folio's 512 buffer heads in ext4_block_write_begin: 10+ µs more
 # server CPU per write for every pwrite-based server alike (nbdfast, nbdkit-file, qemu-nbd), while the mmap
-# floors do not pay it. Which state a run met depended on the job order: O_DIRECT writes drop the ranges
-# they cover from the cache, and the next sequential read (a memory server's nbdcopy pre-fill, seqread1m)
-# brings them back as large folios. So after any O_DIRECT measurement of a writing job, the next page-cache
-# file server first gets the file written back, dropped from the cache, and read back in with random 4 KiB
-# reads (base pages); CACHE_SETTLES counts how often that happened.
+# floors do not pay it. Which state a run met depended on the job order: O_DIRECT I/O drops the file from
+# the cache (on this kernel even a 2 s O_DIRECT random read leaves none of it cached, says fincore), and the
+# next sequential read (a memory server's nbdcopy pre-fill, seqread1m) brings it back as large folios. So
+# after any O_DIRECT measurement, the next page-cache file server first gets the file written back, dropped
+# from the cache, and read back in with random 4 KiB reads (base pages); CACHE_SETTLES counts how often.
 CACHE_SETTLED=0
 CACHE_SETTLES=0
 uses_page_cache() {
     case $1 in nbdfast-uring-file|nbdfast-sockets-file|nbdkit-file|qemu-nbd|floor-staged-file|floor-sr-file) return 0 ;; *) return 1 ;; esac
 }
 drops_page_cache() {
-    case $1 in nbdfast-uring-direct|qemu-nbd-direct|floor-direct|device|device-busy) return 0 ;; *) return 1 ;; esac
+    case $1 in nbdfast-uring-direct|qemu-nbd-direct|floor-direct|floor-direct-split|device|device-busy) return 0 ;; *) return 1 ;; esac
 }
 settle_backing_cache() {
     [ "$CACHE_SETTLED" = 1 ] && return 0
@@ -360,7 +364,7 @@ measure() {
     read -r -a fargs <<<"$(job_fio_args "$job")"
     out=$WORK/fio-last.json
     if uses_page_cache "$server"; then settle_backing_cache; fi
-    if drops_page_cache "$server" && job_writes "$job"; then CACHE_SETTLED=0; fi
+    if drops_page_cache "$server"; then CACHE_SETTLED=0; fi
     if is_device "$server"; then
         local -a spinners=()
         if [ "$server" = device-busy ]; then
@@ -676,11 +680,15 @@ tool_versions() {
     echo "  \`floor-direct\` (\`-f BACKING\`, bench/floor/direct.c) serves the backing file with O_DIRECT: one io_uring per"
     echo "  connection carries the socket RECV and the device READ/WRITE, one sendmsg answers each batch of completions"
     echo "  with READ replies pointing at the buffers the device filled: the least an O_DIRECT NBD server can do."
+    echo "  \`floor-direct-split\` (\`-F BACKING\`, bench/floor/split.c) is the same with two threads per connection: one"
+    echo "  receives and parses (blocking recv), the other owns the ring, submits the device I/O and sends the replies;"
+    echo "  a lock-free queue and an eventfd (only when the device thread sleeps) join them."
     echo "- Page-cache file servers (nbdfast \`*-file\`, nbdkit-file, qemu-nbd, floor-staged-file, floor-sr-file) are measured"
-    echo "  with the backing file wholly cached in base pages: after any O_DIRECT measurement of a writing job, the next of"
-    echo "  them first gets the file written back, dropped (POSIX_FADV_DONTNEED) and read back in with random 4 KiB reads"
-    echo "  ($CACHE_SETTLES time(s) in this run). Otherwise the ranges O_DIRECT wrote come back as 2 MiB folios on the next"
-    echo "  sequential read (ext4 large folios), and then each 4 KiB buffered write walks 512 buffer heads in"
+    echo "  with the backing file wholly cached in base pages: after any O_DIRECT measurement (on this kernel even O_DIRECT"
+    echo "  reads leave none of the file cached), the next of them first gets the file written back, dropped"
+    echo "  (POSIX_FADV_DONTNEED) and read back in with random 4 KiB reads ($CACHE_SETTLES time(s) in this run). Otherwise"
+    echo "  the next sequential read (a memory server's pre-fill, seqread1m) caches it in 2 MiB folios (ext4 large"
+    echo "  folios), and then each 4 KiB buffered write walks 512 buffer heads in"
     echo "  ext4_block_write_begin: 10+ µs more CPU per write for every pwrite-based server, none for the mmap floors."
     echo "- Server CPU: utime+stime (all threads) from \`/proc/PID/stat\` just before and after each fio/nbdcopy run,"
     echo "  in ticks of 1/$CLK_TCK s, divided by the I/Os (µs/IO) or GiB moved (s/GiB) in that run."

@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "floor.h"
+#include "ring.h"
 #include <endian.h>
 #include <errno.h>
 #include <linux/io_uring.h>
@@ -26,7 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RING_ENTRIES   512                /* room for every slot's SQE plus the RECV in one batch */
 #define SLOTS          256                /* requests in flight on the device per connection */
 #define SLOT_BYTES     (1u << 20)         /* the largest request the floor accepts */
 #define RECV_TAG       ((uint64_t)SLOTS)  /* user_data of the socket RECV; slots use 0..SLOTS-1 */
@@ -34,14 +34,6 @@
 int direct_fd = -1;
 int verbose;
 
-struct ring {
-    int fd;
-    unsigned *sq_head, *sq_tail, *sq_mask, *sq_array;
-    unsigned *cq_head, *cq_tail, *cq_mask;
-    struct io_uring_sqe *sqes;
-    struct io_uring_cqe *cqes;
-    unsigned to_submit;
-};
 
 struct slot { uint64_t cookie; uint32_t length; uint8_t is_read; int64_t submitted_ns; };
 
@@ -55,7 +47,7 @@ static int64_t now_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-static int ring_init(struct ring *r)
+int ring_init(struct ring *r)
 {
     struct io_uring_params p;
     unsigned ladder[] = { IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, IORING_SETUP_COOP_TASKRUN, 0 };
@@ -82,7 +74,7 @@ static int ring_init(struct ring *r)
     return 0;
 }
 
-static struct io_uring_sqe *sqe_get(struct ring *r)
+struct io_uring_sqe *sqe_get(struct ring *r)
 {
     unsigned tail = *r->sq_tail, idx = tail & *r->sq_mask;
     struct io_uring_sqe *s = &r->sqes[idx];
@@ -93,7 +85,7 @@ static struct io_uring_sqe *sqe_get(struct ring *r)
     return s;
 }
 
-static int ring_enter(struct ring *r, unsigned wait)
+int ring_enter(struct ring *r, unsigned wait)
 {
     for (;;) {
         int n = (int)syscall(__NR_io_uring_enter, r->fd, r->to_submit, wait, IORING_ENTER_GETEVENTS, NULL, 0);

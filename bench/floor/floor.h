@@ -40,4 +40,6 @@ int queue_reply(struct conn *c, uint64_t cookie_be, uint32_t error, uint32_t dat
 int flush_batch(struct conn *c);
 /* The -f serving loop (direct.c). */
 void serve_direct(struct conn *c);
+/* The -F serving loop: socket and device on two threads (split.c). */
+void serve_split(struct conn *c);
 #endif

@@ -30,9 +30,10 @@
  * page cache and WRITE payloads are copied into it, so with -t it is the least a page-cache file server that
  * keeps the not-applied rule can do (one copy off the socket, one into the page cache).
  *
- * With -f FILE it is the floor of an O_DIRECT file export instead: see direct.c.
+ * With -f FILE it is the floor of an O_DIRECT file export instead: see direct.c. -F FILE is the same with the
+ * socket and the device on two threads per connection: see split.c.
  *
- * Usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] [-S] | -f FILE [-v]] (-U SOCKET_PATH | -p PORT [-b ADDR])
+ * Usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] [-S] | -f FILE [-v] | -F FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])
  * Build: bench/floor/build.sh (clang -O2; nbd-floor.c and direct.c).
  */
 #define _GNU_SOURCE
@@ -88,6 +89,7 @@ uint64_t export_size;
 static char *mem;              /* -m: the memory export; NULL: no device at all */
 static int staged;             /* -t: stage WRITE payloads so a cut-short one is never applied */
 static int structured_ok;      /* -S: accept NBD_OPT_STRUCTURED_REPLY */
+static int split_threads;      /* -F: the O_DIRECT floor with socket and device on two threads (split.c) */
 #define MAX_STAGE             (32u << 20)
 
 static int read_full(int fd, void *p, size_t n)
@@ -295,7 +297,7 @@ static void serve(struct conn *c)
 static void *conn_thread(void *arg)
 {
     struct conn *c = arg;
-    if (handshake(c) == 0) { if (direct_fd >= 0) serve_direct(c); else serve(c); }
+    if (handshake(c) == 0) { if (direct_fd >= 0) { if (split_threads) serve_split(c); else serve_direct(c); } else serve(c); }
     close(c->fd);
     free(c->buf);
     free(c->stage);
@@ -306,7 +308,7 @@ static void *conn_thread(void *arg)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] [-S] | -f FILE [-v]] (-U SOCKET_PATH | -p PORT [-b ADDR])\n");
+    fprintf(stderr, "usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] [-S] | -f FILE [-v] | -F FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])\n");
     exit(2);
 }
 
@@ -315,13 +317,16 @@ int main(int argc, char **argv)
     const char *path = NULL, *addr = "127.0.0.1";
     const char *mapped = NULL;
     int port = -1, opt, lfd, one = 1, use_mem = 0;
-    while ((opt = getopt(argc, argv, "s:mM:tSf:vU:p:b:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:mM:tSf:F:vU:p:b:")) != -1) {
         switch (opt) {
         case 'm': use_mem = 1; break;
         case 'M': use_mem = 1; mapped = optarg; break;
         case 'v': verbose = 1; break;
         case 't': staged = 1; break;
         case 'S': structured_ok = 1; break;
+        case 'F':
+            split_threads = 1;
+            /* fall through */
         case 'f':
             direct_fd = open(optarg, O_RDWR | O_DIRECT);
             if (direct_fd < 0) { perror(optarg); return 1; }
