@@ -111,19 +111,16 @@ void serve_direct(struct conn *c)
         /* Parse every whole request while slots are free; a WRITE waits for its whole payload. Parsing
          * never moves the buffer, so it is safe while the RECV into c->buf + len is in flight. */
         while (!closing && len - start >= REQ_SIZE && nfree > 0) {
-            const char *h = c->buf + start;
-            uint32_t magic, length; uint16_t type; uint64_t cookie, offset;
-            memcpy(&magic, h, 4); memcpy(&type, h + 6, 2); memcpy(&cookie, h + 8, 8);
-            memcpy(&offset, h + 16, 8); memcpy(&length, h + 24, 4);
-            type = be16toh(type); length = be32toh(length); offset = be64toh(offset);
-            if (be32toh(magic) != REQUEST_MAGIC || type == CMD_DISC || (type == CMD_WRITE && length > SLOT_BYTES)) {
+            struct request q;
+            decode_request(c->buf + start, &q);
+            if (q.magic != REQUEST_MAGIC || q.type == CMD_DISC || (q.type == CMD_WRITE && q.length > SLOT_BYTES)) {
                 closing = 1;
                 break;
             }
-            if (type == CMD_WRITE && len - start - REQ_SIZE < length) break;
+            if (q.type == CMD_WRITE && len - start - REQ_SIZE < q.length) break;
             start += REQ_SIZE;
-            int bad = offset > export_size || length > export_size - offset || length > SLOT_BYTES
-                      || ((offset | length) & 4095);
+            uint16_t type = q.type; uint32_t length = q.length; uint64_t cookie = q.cookie_be, offset = q.offset;
+            int bad = direct_request_bad(&q, SLOT_BYTES);
             if ((type != CMD_READ && type != CMD_WRITE && type != CMD_FLUSH) || bad) {
                 if (type == CMD_WRITE) start += length;
                 if (queue_reply(c, cookie, bad ? EINVAL_NBD : 0, 0, 0, 0)) closing = 1;
@@ -152,6 +149,7 @@ void serve_direct(struct conn *c)
             }
         }
         if (closing && nfree == SLOTS) break;
+        if (c->niov > 0 && flush_batch(c)) closing = 1;   /* answers given without the device must not wait */
         if (ring_enter(&r, 1)) break;
         unsigned head = *r.cq_head;
         unsigned tail = atomic_load_explicit((_Atomic unsigned *)r.cq_tail, memory_order_acquire);

@@ -2,7 +2,9 @@
  * (the O_DIRECT file floor). */
 #ifndef NBD_FLOOR_H
 #define NBD_FLOOR_H
+#include <endian.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/uio.h>
 
 #define REQUEST_MAGIC         0x25609513u
@@ -30,6 +32,17 @@ struct conn {
     int structured;            /* -S and the client asked for structured replies: READ answers are chunks */
 };
 
+/* One request header, decoded (the cookie stays in wire order: replies echo it as sent). */
+struct request { uint32_t magic; uint16_t type; uint64_t cookie_be, offset; uint32_t length; };
+
+static inline void decode_request(const char *h, struct request *q)
+{
+    memcpy(&q->magic, h, 4); memcpy(&q->type, h + 6, 2); memcpy(&q->cookie_be, h + 8, 8);
+    memcpy(&q->offset, h + 16, 8); memcpy(&q->length, h + 24, 4);
+    q->magic = be32toh(q->magic); q->type = be16toh(q->type);
+    q->offset = be64toh(q->offset); q->length = be32toh(q->length);
+}
+
 extern uint64_t export_size;
 extern int direct_fd;          /* -f: the O_DIRECT file; -1 otherwise */
 extern int verbose;            /* -v: -f prints per-connection device latency and depth to stderr */
@@ -38,6 +51,13 @@ extern int verbose;            /* -v: -f prints per-connection device latency an
 int queue_reply(struct conn *c, uint64_t cookie_be, uint32_t error, uint32_t data_len, uint64_t offset, int is_read);
 /* Send everything queued in one sendmsg (resuming short sends); -1 when the connection is gone. */
 int flush_batch(struct conn *c);
+/* The O_DIRECT floors' rule: inside the export, at most max_bytes, 4 KiB aligned (else EINVAL). */
+static inline int direct_request_bad(const struct request *q, uint32_t max_bytes)
+{
+    return q->offset > export_size || q->length > export_size - q->offset || q->length > max_bytes
+           || ((q->offset | q->length) & 4095);
+}
+
 /* The -f serving loop (direct.c). */
 void serve_direct(struct conn *c);
 /* The -F serving loop: socket and device on two threads (split.c). */

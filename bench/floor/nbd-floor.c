@@ -246,12 +246,10 @@ static void serve(struct conn *c)
                 if (queue_reply(c, write_cookie, 0, 0, 0, 0)) return;
             }
             if (len - p < REQ_SIZE) break;
-            const char *h = c->buf + p;
-            uint32_t magic, length; uint16_t type; uint64_t cookie, offset;
-            memcpy(&magic, h, 4); memcpy(&type, h + 6, 2); memcpy(&cookie, h + 8, 8);
-            memcpy(&offset, h + 16, 8); memcpy(&length, h + 24, 4);
-            if (be32toh(magic) != REQUEST_MAGIC) return;
-            type = be16toh(type); length = be32toh(length); offset = be64toh(offset);
+            struct request q;
+            decode_request(c->buf + p, &q);
+            if (q.magic != REQUEST_MAGIC) return;
+            uint16_t type = q.type; uint32_t length = q.length; uint64_t cookie = q.cookie_be, offset = q.offset;
             p += REQ_SIZE;
             int bad = offset > export_size || length > export_size - offset;
             switch (type) {

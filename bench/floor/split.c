@@ -151,21 +151,18 @@ void serve_split(struct conn *c)
         len += (size_t)n;
         int queued = 0;
         while (len - p >= REQ_SIZE) {
-            const char *h = c->buf + p;
-            uint32_t magic, length; uint16_t type; uint64_t cookie, offset;
-            memcpy(&magic, h, 4); memcpy(&type, h + 6, 2); memcpy(&cookie, h + 8, 8);
-            memcpy(&offset, h + 16, 8); memcpy(&length, h + 24, 4);
-            type = be16toh(type); length = be32toh(length); offset = be64toh(offset);
-            if (be32toh(magic) != REQUEST_MAGIC || type == CMD_DISC || (type == CMD_WRITE && length > SLOT_BYTES)) { closing = 1; break; }
-            if (type == CMD_WRITE && len - p - REQ_SIZE < length) break;
+            struct request q;
+            decode_request(c->buf + p, &q);
+            if (q.magic != REQUEST_MAGIC || q.type == CMD_DISC || (q.type == CMD_WRITE && q.length > SLOT_BYTES)) { closing = 1; break; }
+            if (q.type == CMD_WRITE && len - p - REQ_SIZE < q.length) break;
             unsigned i;
             while (!spsc_pop(&s->freed, &i)) { wake_device(s); sched_yield(); }   /* never with QD <= SLOTS */
             p += REQ_SIZE;
-            int bad = offset > export_size || length > export_size - offset || length > SLOT_BYTES || ((offset | length) & 4095);
-            s->slots[i] = (struct split_slot){ cookie, offset, length, bad ? SLOT_OTHER : type, bad ? EINVAL_NBD : 0 };
-            if (type == CMD_WRITE) {
-                if (!bad) memcpy(s->bufs + (size_t)i * SLOT_BYTES, c->buf + p, length);
-                p += length;
+            int bad = direct_request_bad(&q, SLOT_BYTES);
+            s->slots[i] = (struct split_slot){ q.cookie_be, q.offset, q.length, bad ? SLOT_OTHER : q.type, bad ? EINVAL_NBD : 0 };
+            if (q.type == CMD_WRITE) {
+                if (!bad) memcpy(s->bufs + (size_t)i * SLOT_BYTES, c->buf + p, q.length);
+                p += q.length;
             }
             spsc_push(&s->submit, i);
             queued = 1;
