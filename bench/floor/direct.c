@@ -27,8 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SLOTS          256                /* requests in flight on the device per connection */
-#define SLOT_BYTES     (1u << 20)         /* the largest request the floor accepts */
 #define RECV_TAG       ((uint64_t)SLOTS)  /* user_data of the socket RECV; slots use 0..SLOTS-1 */
 
 int direct_fd = -1;

@@ -34,7 +34,7 @@
  * socket and the device on two threads per connection: see split.c.
  *
  * Usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] [-S] | -f FILE [-v] | -F FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])
- * Build: bench/floor/build.sh (clang -O2; nbd-floor.c and direct.c).
+ * Build: bench/floor/build.sh (clang -O2; nbd-floor.c, direct.c and split.c).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

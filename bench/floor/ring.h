@@ -1,8 +1,10 @@
-/* The raw io_uring (no liburing) that direct.c and split.c share: setup, one SQE, enter. */
+/* The raw io_uring (no liburing) and the slot sizes that direct.c and split.c share: setup, one SQE, enter. */
 #ifndef NBD_FLOOR_RING_H
 #define NBD_FLOOR_RING_H
 #include <linux/io_uring.h>
 
+#define SLOTS          256                /* requests in flight on the device per connection */
+#define SLOT_BYTES     (1u << 20)         /* the largest request the O_DIRECT floors accept */
 #define RING_ENTRIES   512                /* room for every slot's SQE plus the RECV in one batch */
 
 struct ring {

@@ -23,8 +23,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SLOTS        256
-#define SLOT_BYTES   (1u << 20)
 #define WAKE_TAG     ((uint64_t)SLOTS)
 #define SLOT_OTHER   0xffffu          /* a request answered without the device (TRIM, CACHE, ...) */
 
