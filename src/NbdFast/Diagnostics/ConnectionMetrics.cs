@@ -7,7 +7,7 @@ namespace NbdFast.Diagnostics;
 /// Records one connection's metrics on <see cref="NbdMetrics"/>. Both transports call the same four methods at
 /// the same points of a request's life, so they count identically:
 /// <list type="number">
-/// <item><see cref="RequestReceived"/> when a header has been parsed (returns the timestamp to keep);</item>
+/// <item><see cref="RequestReceived()"/> when a header has been parsed (returns the timestamp to keep);</item>
 /// <item><see cref="RequestStarted"/> when the request is handed to execution (it is then in flight);</item>
 /// <item><see cref="RequestFinished"/> when its reply has been handed to the socket, or it was dropped.</item>
 /// </list>
@@ -62,7 +62,10 @@ internal sealed class ConnectionMetrics(string exportName)
     }
 
     /// <summary>A request header was parsed. Returns its timestamp, or 0 when nobody listens (then the request is not measured).</summary>
-    public long RequestReceived() => NbdMetrics.RequestsObserved ? Stopwatch.GetTimestamp() : 0;
+    public long RequestReceived() => RequestReceived(NbdMetrics.RequestsObserved);
+
+    /// <summary>As <see cref="RequestReceived()"/>, with <see cref="NbdMetrics.RequestsObserved"/> read by the caller (once per batch of requests).</summary>
+    public static long RequestReceived(bool observed) => observed ? Stopwatch.GetTimestamp() : 0;
 
     /// <summary>The request was handed to execution. True when it was counted in flight (pass that to <see cref="RequestFinished"/>).</summary>
     public bool RequestStarted(long received)

@@ -25,6 +25,7 @@ internal static unsafe partial class IoUringNative
     public const uint FeatNoDrop = 1u << 1;
 
     public const uint EnterGetEvents = 1u << 0;
+    public const uint EnterRegisteredRing = 1u << 4;
 
     public const long OffSqRing = 0;
     public const long OffCqRing = 0x8000000;
@@ -53,6 +54,8 @@ internal static unsafe partial class IoUringNative
     public const uint RegisterBuffers = 0;
     public const uint UnregisterBuffers = 1;
     public const uint RegisterProbe = 8;
+    public const uint RegisterRingFds = 20;
+    public const uint UnregisterRingFds = 21;
 
     public const ushort ProbeOpSupported = 1;
 
@@ -123,6 +126,15 @@ internal static unsafe partial class IoUringNative
         public int Flags;
     }
 
+    /// <summary>io_uring_rsrc_update, as IORING_REGISTER_RING_FDS takes it.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct RsrcUpdate
+    {
+        public uint Offset;
+        public uint Resv;
+        public ulong Data;
+    }
+
     [StructLayout(LayoutKind.Sequential)]
     public struct ProbeOp
     {
@@ -145,8 +157,13 @@ internal static unsafe partial class IoUringNative
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
     private static partial long Syscall4(long number, long a1, long a2, long a3, long a4);
 
-    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
-    private static partial long Syscall6(long number, long a1, long a2, long a3, long a4, long a5, long a6);
+    /// <summary>
+    /// io_uring_enter runs once or twice per reactor turn, so it skips SetLastError's bookkeeping (clear errno
+    /// before, copy it to a thread static after, every call); errno is read straight after the call, as that
+    /// bookkeeping itself does, and only when the call failed.
+    /// </summary>
+    [LibraryImport("libc", EntryPoint = "syscall")]
+    private static partial long RawSyscall6(long number, long a1, long a2, long a3, long a4, long a5, long a6);
 
     /// <summary>io_uring_setup; returns the ring fd or -errno.</summary>
     public static int Setup(uint entries, Params* parameters)
@@ -158,8 +175,8 @@ internal static unsafe partial class IoUringNative
     /// <summary>io_uring_enter; returns the number submitted or -errno.</summary>
     public static int Enter(int ringFd, uint toSubmit, uint minComplete, uint flags)
     {
-        long result = Syscall6(SysIoUringEnter, ringFd, toSubmit, minComplete, flags, 0, 0);
-        return result < 0 ? -Marshal.GetLastPInvokeError() : (int)result;
+        long result = RawSyscall6(SysIoUringEnter, ringFd, toSubmit, minComplete, flags, 0, 0);
+        return result < 0 ? -Marshal.GetLastSystemError() : (int)result;
     }
 
     /// <summary>io_uring_register; returns the result or -errno.</summary>

@@ -52,6 +52,9 @@ internal sealed unsafe partial class Reactor : IDisposable
     /// <summary>True when the buffer slab is registered with the ring (READ_FIXED/WRITE_FIXED usable).</summary>
     public bool FixedBuffers { get; private set; }
 
+    /// <summary>True when the ring fd sits in the reactor thread's registered-ring table (set before the thread starts serving).</summary>
+    public bool RingFdRegistered { get; private set; }
+
     /// <summary>How buffer registration went, for the log.</summary>
     public string BufferStatus { get; private set; } = "";
 
@@ -122,6 +125,12 @@ internal sealed unsafe partial class Reactor : IDisposable
 
     internal Ring Ring => _ring!;
 
+    /// <summary>
+    /// Whether request metrics have a listener, read once per loop turn rather than for every request header
+    /// (it checks five instruments). A listener that attaches mid-turn counts from the next turn.
+    /// </summary>
+    internal bool RequestsObserved { get; private set; }
+
     private void Run()
     {
         _ring = Ring.TryCreate(RingEntries, CompletionEntries, out int errno);
@@ -148,6 +157,8 @@ internal sealed unsafe partial class Reactor : IDisposable
             return;
         }
         SetUpBuffers();
+        _ring.RegisterRingFd();
+        RingFdRegistered = _ring.RingFdRegistered;
         _started.Set();
         try
         {
@@ -210,6 +221,7 @@ internal sealed unsafe partial class Reactor : IDisposable
     {
         while (true)
         {
+            RequestsObserved = NbdFast.Diagnostics.NbdMetrics.RequestsObserved;
             DrainInbox();
             FlushSends();
             if (_stopping && ActiveConnections == 0)

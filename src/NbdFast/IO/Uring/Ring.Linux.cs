@@ -29,6 +29,11 @@ internal sealed unsafe partial class Ring : IDisposable
     private uint _toSubmit;
     private bool _disposed;
 
+    // io_uring_enter's ring argument: the ring's slot in this thread's registered-ring table when registration
+    // worked (the kernel then skips looking the fd up on every enter), else the fd.
+    private int _enterFd;
+    private uint _enterFlags;
+
     private Ring(int fd, in Params p)
     {
         _fd = fd;
@@ -58,6 +63,25 @@ internal sealed unsafe partial class Ring : IDisposable
         _cqMask = *(uint*)(cq + p.CqOff.RingMask);
         _cqes = (Cqe*)(cq + p.CqOff.Cqes);
         _sqTailLocal = Volatile.Read(ref *_sqTail);
+        _enterFd = fd;
+    }
+
+    /// <summary>True when the ring fd is registered with the calling (reactor) thread.</summary>
+    public bool RingFdRegistered => (_enterFlags & EnterRegisteredRing) != 0;
+
+    /// <summary>
+    /// Registers the ring fd in the calling thread's registered-ring table, so enter need not look it up
+    /// each time (Linux 5.18). Only that thread may enter the ring afterwards, which SINGLE_ISSUER already
+    /// demands of the reactor. Failing is harmless: enter keeps using the fd.
+    /// </summary>
+    public void RegisterRingFd()
+    {
+        var update = new RsrcUpdate { Offset = uint.MaxValue, Data = (ulong)_fd };
+        if (Register(_fd, RegisterRingFds, &update, 1) == 1)
+        {
+            _enterFd = (int)update.Offset;
+            _enterFlags = EnterRegisteredRing;
+        }
     }
 
     /// <summary>Kernel feature bits (IORING_FEAT_*).</summary>
@@ -97,10 +121,11 @@ internal sealed unsafe partial class Ring : IDisposable
     public int SubmitAndWait(uint waitFor)
     {
         Volatile.Write(ref *_sqTail, _sqTailLocal);
+        // GETEVENTS always: with DEFER_TASKRUN completions are only produced when the owner asks.
+        uint flags = EnterGetEvents | _enterFlags;
         while (true)
         {
-            // GETEVENTS always: with DEFER_TASKRUN completions are only produced when the owner asks.
-            int result = Enter(_fd, _toSubmit, waitFor, EnterGetEvents);
+            int result = Enter(_enterFd, _toSubmit, waitFor, flags);
             if (result >= 0)
             {
                 _toSubmit -= (uint)Math.Min(result, (int)_toSubmit);
@@ -141,6 +166,13 @@ internal sealed unsafe partial class Ring : IDisposable
             Munmap(_cqRing, _cqRingSize);
         }
         Munmap(_sqRing, _sqRingSize);
+        if (RingFdRegistered)
+        {
+            // The slot holds its own reference to the ring: without this the ring would outlive the close
+            // until the thread exits. Dispose runs on the reactor thread, whose table the slot is in.
+            var update = new RsrcUpdate { Offset = (uint)_enterFd };
+            Register(_fd, UnregisterRingFds, &update, 1);
+        }
         Close(_fd);
     }
 

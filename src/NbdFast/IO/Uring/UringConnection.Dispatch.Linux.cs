@@ -89,7 +89,7 @@ internal sealed unsafe partial class UringConnection
             int within = (int)(offset & (MemoryDevice.ChunkSize - 1));
             int count = (int)Math.Min(end - offset, MemoryDevice.ChunkSize - within);
             byte[] chunk = _memory!.ChunkAt(offset) ?? s_zeroChunk;
-            slot.KeepAlive.Add(chunk);
+            slot.HoldChunk(chunk);
             slot.AddIovec((byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(chunk)) + within, count);
             offset += count;
         }

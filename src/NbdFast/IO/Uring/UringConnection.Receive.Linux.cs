@@ -1,3 +1,4 @@
+using NbdFast.Diagnostics;
 using NbdFast.Protocol;
 using NbdFast.Transmission;
 using static NbdFast.IO.Uring.IoUringNative;
@@ -95,7 +96,7 @@ internal sealed unsafe partial class UringConnection
                 break;
             }
             _receiveStart += headerSize;
-            slot.Begin(request, cost, _context.Metrics.RequestReceived());
+            slot.Begin(request, cost, ConnectionMetrics.RequestReceived(_reactor.RequestsObserved));
             if (!AcceptRequest(slot, payload))
             {
                 break;
@@ -260,7 +261,7 @@ internal sealed unsafe partial class UringConnection
             return false;
         }
         _receiveStart += headerSize;
-        slot.Begin(request, 0, _context.Metrics.RequestReceived());
+        slot.Begin(request, 0, ConnectionMetrics.RequestReceived(_reactor.RequestsObserved));
         slot.ShutdownReply = true;
         _shutdownReplies++;
         QueueError(slot, NbdError.Shutdown, StreamSession.ShutdownMessage, queue: payload == 0);
