@@ -15,6 +15,8 @@ namespace NbdFast.IO.Uring;
 /// to the worker threads for <see cref="InlinePause"/>: one slow write at most per pause holds the reactor.
 /// Writes with FUA (they wait for the disk) and large writes (the copy itself is long; on a worker it overlaps
 /// with the next receive) always go to io_uring. NBDFAST_INLINE_WRITES=0 turns this off for comparison.
+/// Inline writes (and memory writes) whose payload already arrived with its header are written straight
+/// from the receive buffer.
 /// </summary>
 internal sealed unsafe partial class UringConnection
 {
@@ -28,24 +30,62 @@ internal sealed unsafe partial class UringConnection
 
     private long _inlineWritesResumeAt;
 
+    private bool InlineWriteAllowed(in NbdRequest request) =>
+        _inlineWriteCandidate && request.Length <= MaxInlineWrite && (request.Flags & NbdCommandFlags.Fua) == 0 &&
+        Stopwatch.GetTimestamp() >= _inlineWritesResumeAt;
+
     private bool TryWriteInline(UringSlot slot)
     {
+        if (!InlineWriteAllowed(slot.Request))
+        {
+            return false;
+        }
+        WriteInline(slot, slot.Data.Pointer);
+        return true;
+    }
+
+    /// <summary>
+    /// A WRITE whose whole payload is already in the receive buffer, for a device that takes it synchronously
+    /// (memory, or an inline pwrite), is written from there: no buffer rented, and one copy of the payload
+    /// fewer. Called in place of renting the payload buffer; false leaves the request to the usual path.
+    /// </summary>
+    private bool TryWriteFromReceiveBuffer(UringSlot slot)
+    {
         NbdRequest request = slot.Request;
-        if (!_inlineWriteCandidate || request.Length > MaxInlineWrite || (request.Flags & NbdCommandFlags.Fua) != 0)
+        int length = (int)request.Length;
+        if (request.Command != NbdCommand.Write || _receiveEnd - _receiveStart < length)
         {
             return false;
         }
+        byte* payload = _receive + _receiveStart;
+        if (_memory is not null)
+        {
+            slot.Started = _context.Metrics.RequestStarted(slot.Received);
+            _memory.Write((long)request.Offset, new ReadOnlySpan<byte>(payload, length));
+            _receiveStart += length;
+            QueueSuccess(slot);
+            return true;
+        }
+        if (_deviceFd >= 0 && InlineWriteAllowed(request))
+        {
+            slot.Started = _context.Metrics.RequestStarted(slot.Received);
+            _receiveStart += length;
+            WriteInline(slot, payload);
+            return true;
+        }
+        return false;
+    }
+
+    private void WriteInline(UringSlot slot, byte* payload)
+    {
+        NbdRequest request = slot.Request;
         long start = Stopwatch.GetTimestamp();
-        if (start < _inlineWritesResumeAt)
-        {
-            return false;
-        }
         int length = (int)request.Length;
         int done = 0;
         int result = 0;
         while (done < length)
         {
-            int written = PosixFile.PwriteOrErrno(_deviceFd, slot.Data.Pointer + done, length - done, (long)request.Offset + done);
+            int written = PosixFile.PwriteOrErrno(_deviceFd, payload + done, length - done, (long)request.Offset + done);
             if (written <= 0)
             {
                 // A regular file never takes zero bytes of a non-empty write; treat it as an I/O error.
@@ -60,7 +100,6 @@ internal sealed unsafe partial class UringConnection
             _inlineWritesResumeAt = end + InlinePause;
         }
         OnDeviceCompletion(OpKind.DeviceWrite, slot, result < 0 ? result : done);
-        return true;
     }
 
     private const int EIo = 5;

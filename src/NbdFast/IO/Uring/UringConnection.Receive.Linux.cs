@@ -159,6 +159,10 @@ internal sealed unsafe partial class UringConnection
             Start(slot);
             return true;
         }
+        if (TryWriteFromReceiveBuffer(slot))
+        {
+            return true;
+        }
         // Take what already arrived, then receive the rest straight into the request's own buffer.
         slot.Data = _reactor.Buffers.Rent((int)payload);
         int buffered = (int)Math.Min(payload, (ulong)(_receiveEnd - _receiveStart));
