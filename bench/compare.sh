@@ -25,6 +25,9 @@
 #               READ with one OFFSET_DATA chunk, as every real server must once libnbd negotiates them (nbdkit,
 #               qemu-nbd and nbdfast all do). The client needs four receives per structured READ reply against two
 #               for a simple one, so with one fio job (the client saturated) these are the fair read ceilings.
+#               "floor-pwrite-file" (-M BACKING -t -S -P) is floor-sr-file applying each staged WRITE with pwrite(2),
+#               as every page-cache file server does, so it pays the filesystem's write path per request; the
+#               mmap floors defer that work to writeback, outside the server.
 #               "floor-direct" (-f BACKING) serves the backing file with O_DIRECT through one io_uring per
 #               connection (device reads and writes, the socket RECV) and one sendmsg per batch of replies: the
 #               least an NBD server in front of the O_DIRECT file can do (bench/floor/direct.c).
@@ -62,7 +65,7 @@ NBDFAST_ARGS=${NBDFAST_ARGS:-}
 ALL_JOBS="randread4k-qd1 randread4k-qd32 randread4k-qd32-nj2 randwrite4k-qd32 randwrite4k-qd32-nj2 \
 randread64k-qd16 seqread1m-qd8 seqwrite1m-qd8 randrw4k-qd32 randrw4k-qd32-nj2 nbdcopy"
 ALL_SERVERS="nbdfast-uring-mem nbdfast-uring-file nbdfast-uring-direct nbdfast-sockets-mem nbdfast-sockets-file nbdkit-mem nbdkit-file \
-qemu-nbd qemu-nbd-direct nbdkit-null floor floor-mem floor-staged-mem floor-staged-file floor-sr-mem floor-sr-file floor-direct \
+qemu-nbd qemu-nbd-direct nbdkit-null floor floor-mem floor-staged-mem floor-staged-file floor-sr-mem floor-sr-file floor-pwrite-file floor-direct \
 floor-direct-split device device-busy"
 JOBS=${JOBS:-$ALL_JOBS}
 SERVERS=${SERVERS:-$ALL_SERVERS}
@@ -91,6 +94,9 @@ RATIO_PAIRS=(
     "nbdfast-uring-file floor-sr-file"
     "floor-sr-file nbdkit-file"
     "floor-sr-file qemu-nbd"
+    "nbdfast-uring-file floor-pwrite-file"
+    "floor-pwrite-file nbdkit-file"
+    "floor-pwrite-file qemu-nbd"
     "nbdfast-uring-direct floor"
     "nbdfast-uring-direct floor-direct"
     "floor-direct device"
@@ -289,6 +295,7 @@ start_server() {
         floor-staged-file)    cmd=("$FLOOR" -s "$SIZE_BYTES" -M "$BACKING" -t "${floor_listen[@]}") ;;
         floor-sr-mem)         cmd=("$FLOOR" -s "$SIZE_BYTES" -m -t -S "${floor_listen[@]}") ;;
         floor-sr-file)        cmd=("$FLOOR" -s "$SIZE_BYTES" -M "$BACKING" -t -S "${floor_listen[@]}") ;;
+        floor-pwrite-file)    cmd=("$FLOOR" -s "$SIZE_BYTES" -M "$BACKING" -t -S -P "${floor_listen[@]}") ;;
         floor-direct)         cmd=("$FLOOR" -s "$SIZE_BYTES" -f "$BACKING" "${floor_listen[@]}") ;;
         floor-direct-split)   cmd=("$FLOOR" -s "$SIZE_BYTES" -F "$BACKING" "${floor_listen[@]}") ;;
         *) die "cannot start $server" ;;
@@ -340,7 +347,7 @@ vcpu_share() {
 CACHE_SETTLED=0
 CACHE_SETTLES=0
 uses_page_cache() {
-    case $1 in nbdfast-uring-file|nbdfast-sockets-file|nbdkit-file|qemu-nbd|floor-staged-file|floor-sr-file) return 0 ;; *) return 1 ;; esac
+    case $1 in nbdfast-uring-file|nbdfast-sockets-file|nbdkit-file|qemu-nbd|floor-staged-file|floor-sr-file|floor-pwrite-file) return 0 ;; *) return 1 ;; esac
 }
 drops_page_cache() {
     case $1 in nbdfast-uring-direct|qemu-nbd-direct|floor-direct|floor-direct-split|device|device-busy) return 0 ;; *) return 1 ;; esac
@@ -677,13 +684,16 @@ tool_versions() {
     echo "  reads such a reply with four receives (16-byte start, 4 more header bytes, the 8-byte offset, the data)"
     echo "  against two for a simple reply, so when one fio job saturates its vCPU these, not the simple-reply floors,"
     echo "  are the most any real server can reach on reads."
+    echo "  \`floor-pwrite-file\` (\`-M BACKING -t -S -P\`) is \`floor-sr-file\` applying each staged WRITE with pwrite(2),"
+    echo "  as nbdfast, nbdkit's file plugin and qemu-nbd do: it pays the filesystem's write path per request, which the"
+    echo "  mmap floors leave to writeback outside the server. The least a pwrite file server can do for WRITE."
     echo "  \`floor-direct\` (\`-f BACKING\`, bench/floor/direct.c) serves the backing file with O_DIRECT: one io_uring per"
     echo "  connection carries the socket RECV and the device READ/WRITE, one sendmsg answers each batch of completions"
     echo "  with READ replies pointing at the buffers the device filled: the least an O_DIRECT NBD server can do."
     echo "  \`floor-direct-split\` (\`-F BACKING\`, bench/floor/split.c) is the same with two threads per connection: one"
     echo "  receives and parses (blocking recv), the other owns the ring, submits the device I/O and sends the replies;"
     echo "  a lock-free queue and an eventfd (only when the device thread sleeps) join them."
-    echo "- Page-cache file servers (nbdfast \`*-file\`, nbdkit-file, qemu-nbd, floor-staged-file, floor-sr-file) are measured"
+    echo "- Page-cache file servers (nbdfast \`*-file\`, nbdkit-file, qemu-nbd, floor-staged-file, floor-sr-file, floor-pwrite-file) are measured"
     echo "  with the backing file wholly cached in base pages: after any O_DIRECT measurement (on this kernel even O_DIRECT"
     echo "  reads leave none of the file cached), the next of them first gets the file written back, dropped"
     echo "  (POSIX_FADV_DONTNEED) and read back in with random 4 KiB reads ($CACHE_SETTLES time(s) in this run). Otherwise"

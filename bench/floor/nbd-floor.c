@@ -28,12 +28,14 @@
  *
  * With -M FILE the export is FILE mapped MAP_SHARED instead of anonymous memory: READ replies point into its
  * page cache and WRITE payloads are copied into it, so with -t it is the least a page-cache file server that
- * keeps the not-applied rule can do (one copy off the socket, one into the page cache).
+ * keeps the not-applied rule can do (one copy off the socket, one into the page cache). That copy skips the
+ * filesystem's write path, which runs later at writeback; -P applies the staged payload with pwrite(2)
+ * instead, as nbdfast, nbdkit's file plugin and qemu-nbd do, so the filesystem work is paid per request.
  *
  * With -f FILE it is the floor of an O_DIRECT file export instead: see direct.c. -F FILE is the same with the
  * socket and the device on two threads per connection: see split.c.
  *
- * Usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] [-S] | -f FILE [-v] | -F FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])
+ * Usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE [-P]) [-t] [-S] | -f FILE [-v] | -F FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])
  * Build: bench/floor/build.sh (clang -O2; nbd-floor.c, direct.c and split.c).
  */
 #define _GNU_SOURCE
@@ -88,6 +90,7 @@ static char zeroes[ZERO_CHUNK];
 uint64_t export_size;
 static char *mem;              /* -m: the memory export; NULL: no device at all */
 static int staged;             /* -t: stage WRITE payloads so a cut-short one is never applied */
+static int pwrite_fd = -1;     /* -P (with -M -t): apply staged WRITEs with pwrite(2), as a file server does */
 static int structured_ok;      /* -S: accept NBD_OPT_STRUCTURED_REPLY */
 static int split_threads;      /* -F: the O_DIRECT floor with socket and device on two threads (split.c) */
 #define MAX_STAGE             (32u << 20)
@@ -264,7 +267,15 @@ static void serve(struct conn *c)
                     memcpy(c->stage, c->buf + p, have);
                     p += have;
                     if (have < length && read_full(c->fd, c->stage + have, length - have)) return;
-                    memcpy(mem + offset, c->stage, length);
+                    if (pwrite_fd >= 0) {
+                        for (size_t done = 0; done < length;) {
+                            ssize_t n = pwrite(pwrite_fd, c->stage + done, length - done, (off_t)(offset + done));
+                            if (n <= 0) return;
+                            done += (size_t)n;
+                        }
+                    } else {
+                        memcpy(mem + offset, c->stage, length);
+                    }
                     if (queue_reply(c, cookie, 0, 0, 0, 0)) return;
                     break;
                 }
@@ -306,7 +317,7 @@ static void *conn_thread(void *arg)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE) [-t] [-S] | -f FILE [-v] | -F FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])\n");
+    fprintf(stderr, "usage: nbd-floor -s SIZE_BYTES [(-m | -M FILE [-P]) [-t] [-S] | -f FILE [-v] | -F FILE] (-U SOCKET_PATH | -p PORT [-b ADDR])\n");
     exit(2);
 }
 
@@ -315,12 +326,13 @@ int main(int argc, char **argv)
     const char *path = NULL, *addr = "127.0.0.1";
     const char *mapped = NULL;
     int port = -1, opt, lfd, one = 1, use_mem = 0;
-    while ((opt = getopt(argc, argv, "s:mM:tSf:F:vU:p:b:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:mM:tPSf:F:vU:p:b:")) != -1) {
         switch (opt) {
         case 'm': use_mem = 1; break;
         case 'M': use_mem = 1; mapped = optarg; break;
         case 'v': verbose = 1; break;
         case 't': staged = 1; break;
+        case 'P': pwrite_fd = 0; break;   /* opened below, once -M is known */
         case 'S': structured_ok = 1; break;
         case 'F':
             split_threads = 1;
@@ -337,12 +349,13 @@ int main(int argc, char **argv)
         }
     }
     if (export_size == 0 || (!path) == (port < 0) || (structured_ok && direct_fd >= 0)) usage();
+    if (pwrite_fd == 0 && (!mapped || !staged)) usage();   /* -P only makes sense with -M FILE -t */
     signal(SIGPIPE, SIG_IGN);
     if (mapped) {              /* -M: the page cache of FILE is the export */
         int fd = open(mapped, O_RDWR);
         if (fd < 0) { perror(mapped); return 1; }
         mem = mmap(NULL, export_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        close(fd);
+        if (pwrite_fd == 0) pwrite_fd = fd; else close(fd);
         if (mem == MAP_FAILED) { perror("mmap"); return 1; }
     } else if (use_mem) {
         mem = mmap(NULL, export_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
