@@ -25,7 +25,11 @@ internal sealed unsafe partial class UringConnection
     internal static readonly bool InlineWrites = Environment.GetEnvironmentVariable("NBDFAST_INLINE_WRITES") != "0";
 
     // Internal and settable so tests can make every write count as slow.
-    internal static long SlowInlineWrite = Stopwatch.Frequency / 1000;   // 1 ms
+    // 10 ms: above what scheduling alone adds on a small machine (with two connections writing one file on 2
+    // vCPUs, a pwrite that waits for the inode lock while the holder is preempted passed 1 ms often enough to
+    // send writes to the workers: 142-144k against 168-171k IOPS, two-job 4k randwrite, with a 50 ms threshold),
+    // and below the stalls the pause is for (dirty throttling sleeps tens of ms and more).
+    internal static long SlowInlineWrite = Stopwatch.Frequency / 100;
     internal static readonly long InlinePause = Stopwatch.Frequency;      // 1 s
 
     private long _inlineWritesResumeAt;
