@@ -90,7 +90,8 @@ static char zeroes[ZERO_CHUNK];
 uint64_t export_size;
 static char *mem;              /* -m: the memory export; NULL: no device at all */
 static int staged;             /* -t: stage WRITE payloads so a cut-short one is never applied */
-static int pwrite_fd = -1;     /* -P (with -M -t): apply staged WRITEs with pwrite(2), as a file server does */
+static int use_pwrite;         /* -P (with -M -t): apply staged WRITEs with pwrite(2), as a file server does */
+static int pwrite_fd = -1;     /* -P: the -M FILE, kept open for those pwrites */
 static int structured_ok;      /* -S: accept NBD_OPT_STRUCTURED_REPLY */
 static int split_threads;      /* -F: the O_DIRECT floor with socket and device on two threads (split.c) */
 #define MAX_STAGE             (32u << 20)
@@ -332,7 +333,7 @@ int main(int argc, char **argv)
         case 'M': use_mem = 1; mapped = optarg; break;
         case 'v': verbose = 1; break;
         case 't': staged = 1; break;
-        case 'P': pwrite_fd = 0; break;   /* opened below, once -M is known */
+        case 'P': use_pwrite = 1; break;
         case 'S': structured_ok = 1; break;
         case 'F':
             split_threads = 1;
@@ -349,13 +350,13 @@ int main(int argc, char **argv)
         }
     }
     if (export_size == 0 || (!path) == (port < 0) || (structured_ok && direct_fd >= 0)) usage();
-    if (pwrite_fd == 0 && (!mapped || !staged)) usage();   /* -P only makes sense with -M FILE -t */
+    if (use_pwrite && (!mapped || !staged)) usage();   /* -P only makes sense with -M FILE -t */
     signal(SIGPIPE, SIG_IGN);
     if (mapped) {              /* -M: the page cache of FILE is the export */
         int fd = open(mapped, O_RDWR);
         if (fd < 0) { perror(mapped); return 1; }
         mem = mmap(NULL, export_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (pwrite_fd == 0) pwrite_fd = fd; else close(fd);
+        if (use_pwrite) pwrite_fd = fd; else close(fd);
         if (mem == MAP_FAILED) { perror("mmap"); return 1; }
     } else if (use_mem) {
         mem = mmap(NULL, export_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

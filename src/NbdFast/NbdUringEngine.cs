@@ -54,10 +54,10 @@ public sealed class NbdUringEngine : IDisposable
         return new NbdUringEngine([.. reactors]);
     }
 
-    /// <summary>Managed bytes each reactor thread has allocated so far (for allocation tests).</summary>
     /// <summary>True when every reactor enters its ring through the thread's registered-ring table (Linux 5.18+).</summary>
-    internal bool RingFdsRegistered => _reactors.All(r => r.RingFdRegistered);
+    internal bool RingFdsRegistered => _reactors.All(r => r.Ring.RingFdRegistered);
 
+    /// <summary>Managed bytes each reactor thread has allocated so far (for allocation tests).</summary>
     internal Task<long[]> MeasureReactorAllocationsAsync() => Task.WhenAll(_reactors.Select(r => r.MeasureAllocatedBytesAsync()));
 
     /// <summary>Connections still owned and buffer bytes still rented, summed over the reactors (for leak tests).</summary>

@@ -52,9 +52,6 @@ internal sealed unsafe partial class Reactor : IDisposable
     /// <summary>True when the buffer slab is registered with the ring (READ_FIXED/WRITE_FIXED usable).</summary>
     public bool FixedBuffers { get; private set; }
 
-    /// <summary>True when the ring fd sits in the reactor thread's registered-ring table (set before the thread starts serving).</summary>
-    public bool RingFdRegistered { get; private set; }
-
     /// <summary>How buffer registration went, for the log.</summary>
     public string BufferStatus { get; private set; } = "";
 
@@ -158,7 +155,6 @@ internal sealed unsafe partial class Reactor : IDisposable
         }
         SetUpBuffers();
         _ring.RegisterRingFd();
-        RingFdRegistered = _ring.RingFdRegistered;
         _started.Set();
         try
         {

@@ -46,8 +46,7 @@ internal sealed unsafe partial class UringConnection
                 QueueMemoryRead(slot, request);
                 return;
             case NbdCommand.Write:
-                _memory!.Write((long)request.Offset, new ReadOnlySpan<byte>(slot.Data.Pointer, (int)request.Length));
-                QueueSuccess(slot);
+                WriteToMemory(slot, slot.Data.Pointer);
                 return;
             case NbdCommand.Flush:
                 QueueSuccess(slot);
@@ -57,6 +56,13 @@ internal sealed unsafe partial class UringConnection
                 RunOnExecutor(slot);
                 return;
         }
+    }
+
+    /// <summary>Memory takes a write synchronously: copy the payload in and answer.</summary>
+    private void WriteToMemory(UringSlot slot, byte* payload)
+    {
+        _memory!.Write((long)slot.Request.Offset, new ReadOnlySpan<byte>(payload, (int)slot.Request.Length));
+        QueueSuccess(slot);
     }
 
     /// <summary>A sparse (OFFSET_HOLE) reply is only worth building when the range really has a hole.</summary>

@@ -25,10 +25,10 @@ internal sealed unsafe partial class UringConnection
     internal static readonly bool InlineWrites = Environment.GetEnvironmentVariable("NBDFAST_INLINE_WRITES") != "0";
 
     // Internal and settable so tests can make every write count as slow.
-    // 10 ms: above what scheduling alone adds on a small machine (with two connections writing one file on 2
-    // vCPUs, a pwrite that waits for the inode lock while the holder is preempted passed 1 ms often enough to
-    // send writes to the workers: 142-144k against 168-171k IOPS, two-job 4k randwrite, with a 50 ms threshold),
-    // and below the stalls the pause is for (dirty throttling sleeps tens of ms and more).
+    // 10 ms: above what scheduling alone adds on a small machine, below the stalls the pause is for (dirty
+    // throttling sleeps tens of ms and more). At 1 ms, two connections writing one file on 2 vCPUs sent writes
+    // to the workers whenever a pwrite waited for the inode lock while its holder was preempted: two-job 4k
+    // randwrite ran at 98k and 118k IOPS against 128k and 146k at 10 ms (bench/RESULTS-pwrite-floor.md).
     internal static long SlowInlineWrite = Stopwatch.Frequency / 100;
     internal static readonly long InlinePause = Stopwatch.Frequency;      // 1 s
 
@@ -61,23 +61,23 @@ internal sealed unsafe partial class UringConnection
         {
             return false;
         }
+        bool toMemory = _memory is not null;
+        if (!toMemory && !(_deviceFd >= 0 && InlineWriteAllowed(request)))
+        {
+            return false;
+        }
         byte* payload = _receive + _receiveStart;
-        if (_memory is not null)
+        _receiveStart += length;
+        slot.Started = _context.Metrics.RequestStarted(slot.Received);
+        if (toMemory)
         {
-            slot.Started = _context.Metrics.RequestStarted(slot.Received);
-            _memory.Write((long)request.Offset, new ReadOnlySpan<byte>(payload, length));
-            _receiveStart += length;
-            QueueSuccess(slot);
-            return true;
+            WriteToMemory(slot, payload);
         }
-        if (_deviceFd >= 0 && InlineWriteAllowed(request))
+        else
         {
-            slot.Started = _context.Metrics.RequestStarted(slot.Received);
-            _receiveStart += length;
             WriteInline(slot, payload);
-            return true;
         }
-        return false;
+        return true;
     }
 
     private void WriteInline(UringSlot slot, byte* payload)
