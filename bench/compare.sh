@@ -333,6 +333,23 @@ vcpu_share() {
         printf "%.1f %.1f\n", 100 * (y[5] - x[5] + y[6] - x[6]) / t, 100 * (y[9] - x[9]) / t }'
 }
 
+# The block device under the backing file (/sys/dev/block/MAJ:MIN/stat), read around each run for the O_DIRECT
+# table: how long the disk took per request and how many requests it held on average. Empty when the scratch
+# dir is on no block device (tmpfs, overlay): those columns then stay empty.
+DISK_STAT=/sys/dev/block/$(stat -c '%Hd:%Ld' "$WORK")/stat
+[ -r "$DISK_STAT" ] || DISK_STAT=""
+disk_snapshot() { if [ -n "$DISK_STAT" ]; then echo "$(date +%s%N) $(<"$DISK_STAT")"; fi; }
+
+# disk_share BEFORE AFTER (disk_snapshot lines): "AWAIT_US DEPTH", the mean time a request spent in the disk
+# (queue and service, as iostat's await) and the mean number of requests in it (Little: IOPS = DEPTH / AWAIT);
+# "null null" when unknown.
+disk_share() {
+    awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
+        ios = y[2] - x[2] + y[6] - x[6]; ms = (y[1] - x[1]) / 1e6
+        if (n < 12 || ios <= 0 || ms <= 0) { print "null null"; exit }
+        printf "%.0f %.1f\n", 1000 * (y[5] - x[5] + y[9] - x[9]) / ios, (y[12] - x[12]) / ms }'
+}
+
 # ---------------------------------------------------------------- the backing file's page cache
 
 # Page-cache file servers are measured with the backing file wholly cached in base pages. Since ext4 got
@@ -366,7 +383,7 @@ settle_backing_cache() {
 
 # measure RUN JOB TRANSPORT SERVER: appends one JSON line to $RAW
 measure() {
-    local run=$1 job=$2 transport=$3 server=$4 c0=0 c1=0 out t0 t1 rc=0 i p0 p1 idle steal
+    local run=$1 job=$2 transport=$3 server=$4 c0=0 c1=0 out t0 t1 rc=0 i p0 p1 d0 d1 idle steal await depth
     local -a fargs
     read -r -a fargs <<<"$(job_fio_args "$job")"
     out=$WORK/fio-last.json
@@ -378,16 +395,16 @@ measure() {
             for ((i = 1; i < $(nproc); i++)); do nice -n 19 bash -c 'while :; do :; done' & spinners+=($!); done
         fi
         SRV_CMD[$server/local]="${spinners:+$((${#spinners[@]})) nice-19 busy loop(s) + }fio --ioengine=io_uring --direct=1 --filename=$BACKING"
-        p0=$(head -1 /proc/stat)
+        p0=$(head -1 /proc/stat); d0=$(disk_snapshot)
         fio --name="$job" --ioengine=io_uring --direct=1 --filename="$BACKING" --size="$SIZE_BYTES" \
             "${fargs[@]}" --time_based --runtime="$RUNTIME" --norandommap --randrepeat=0 --group_reporting \
             --output-format=json --output="$out" >>"$WORK/logs/fio.log" 2>&1 || rc=$?
-        p1=$(head -1 /proc/stat)
+        p1=$(head -1 /proc/stat); d1=$(disk_snapshot)
         [ ${#spinners[@]} -eq 0 ] || { kill "${spinners[@]}"; wait "${spinners[@]}" 2>/dev/null || true; }
     else
         start_server "$server" "$transport"
         c0=$(cpu_ticks "$SRV_PID")
-        p0=$(head -1 /proc/stat)
+        p0=$(head -1 /proc/stat); d0=$(disk_snapshot)
         if [ "$job" = nbdcopy ]; then
             t0=$(date +%s%N)
             nbdcopy --no-extents "$URI" null: >>"$WORK/logs/nbdcopy.log" 2>&1 || rc=$?
@@ -397,7 +414,7 @@ measure() {
                 "${fargs[@]}" --time_based --runtime="$RUNTIME" --norandommap --randrepeat=0 --group_reporting \
                 --output-format=json --output="$out" >>"$WORK/logs/fio.log" 2>&1 || rc=$?
         fi
-        p1=$(head -1 /proc/stat)
+        p1=$(head -1 /proc/stat); d1=$(disk_snapshot)
         c1=$(cpu_ticks "$SRV_PID")
         stop_server
     fi
@@ -411,6 +428,7 @@ measure() {
     fi
     local cpu=$((c1 - c0)) line cmd=${SRV_CMD[$server/$transport]}
     read -r idle steal <<<"$(vcpu_share "$p0" "$p1")"
+    read -r await depth <<<"$(disk_share "$d0" "$d1")"
     if [ "$job" = nbdcopy ]; then
         line=$(jq -cn --argjson run "$run" --arg job "$job" --arg t "$transport" --arg s "$server" \
             --argjson bytes "$SIZE_BYTES" --argjson ns "$((t1 - t0))" --argjson cpu "$cpu" --argjson hz "$CLK_TCK" \
@@ -420,14 +438,14 @@ measure() {
     else
         line=$(jq -c --argjson run "$run" --arg job "$job" --arg t "$transport" --arg s "$server" \
             --argjson cpu "$cpu" --argjson hz "$CLK_TCK" --argjson dev "$(is_device "$server" && echo true || echo false)" \
-            --argjson idle "$idle" --argjson steal "$steal" \
+            --argjson idle "$idle" --argjson steal "$steal" --argjson await "$await" --argjson depth "$depth" \
             --arg cmd "$cmd" '.jobs[0] as $j |
              {run:$run, job:$job, transport:$t, server:$s, cmd:$cmd,
               iops:($j.read.iops + $j.write.iops), ios:($j.read.total_ios + $j.write.total_ios),
               bytes:($j.read.io_bytes + $j.write.io_bytes), secs:($j.job_runtime/1000),
               mibs:(($j.read.bw_bytes + $j.write.bw_bytes)/1048576),
               cpu_s:(if $dev then null else $cpu/$hz end), fio_cpu_pct:($j.usr_cpu + $j.sys_cpu), error:$j.error,
-              idle_pct:$idle, steal_pct:$steal}' "$out")
+              idle_pct:$idle, steal_pct:$steal, disk_await_us:$await, disk_depth:$depth}' "$out")
     fi
     echo "$line" >>"$RAW"
     echo "$line" | jq -r '"  \(.job) \(.transport) \(.server): " +
@@ -584,10 +602,12 @@ load_table() {
         map(select((.failed | not) and .idle_pct != null and (.server | direct))) as $all |
         [ ($all | map([.job, .transport, .server]) | unique)[] as [$j, $t, $s] |
           ($all | map(select(.job == $j and .transport == $t and .server == $s))) as $r |
-          "| \($j) | \($t) | \($s) | \($r | map(.iops // 0) | med | floor) | \($r | map(.idle_pct) | med) | \($r | map(.steal_pct) | med) |"
+          ($r | map(.disk_await_us // empty)) as $aw | ($r | map(.disk_depth // empty)) as $dp |
+          "| \($j) | \($t) | \($s) | \($r | map(.iops // 0) | med | floor) | \($r | map(.idle_pct) | med) | \($r | map(.steal_pct) | med) | " +
+          "\(if ($aw | length) > 0 then $aw | med | floor else "–" end) | \(if ($dp | length) > 0 then $dp | med else "–" end) |"
         ] | if length == 0 then empty else
-          ("| job | transport | server | IOPS | vCPU idle % (idle + iowait) | vCPU time stolen by the host % |",
-           "|---|---|---|---:|---:|---:|", .[]) end' "$RAW"
+          ("| job | transport | server | IOPS | vCPU idle % (idle + iowait) | vCPU time stolen by the host % | disk await µs | requests in the disk |",
+           "|---|---|---|---:|---:|---:|---:|---:|", .[]) end' "$RAW"
 }
 
 # At queue depth 1 nothing overlaps: every I/O is one NBD round trip (at least the floor server's, which
@@ -761,7 +781,10 @@ tool_versions() {
         echo "From \`/proc/stat\` around each run (medians). The disk is virtual: its requests are served by the host,"
         echo "which takes CPU time from this guest (steal) as the guest gets busier, and the disk slows down with it:"
         echo "\`device\` runs with one vCPU mostly idle, \`device-busy\` with the other vCPU kept busy, and every NBD"
-        echo "server adds a client and a server beside the device."
+        echo "server adds a client and a server beside the device. The last two columns come from the disk's own counters"
+        echo "(\`/sys/dev/block/*/stat\`, as iostat): the mean time a request spent in the disk and the mean number of requests"
+        echo "it held. Their quotient is the IOPS (Little's law), so a server can only be faster by keeping more requests in"
+        echo "the disk (of the client's iodepth × jobs, the rest are in the client and the sockets) or by the disk serving them faster."
         echo
         echo "$LOAD"
     fi
