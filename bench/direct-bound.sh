@@ -53,16 +53,8 @@ if [ ! -f "$BACKING" ] || [ "$(stat -c %s "$BACKING")" -ne "$SIZE_BYTES" ]; then
     head -c "$SIZE_BYTES" /dev/urandom >"$BACKING"
 fi
 FLOOR=$(bench/floor/build.sh "$WORK/nbd-floor") || die "building the floor server failed"
-DISK_STAT=/sys/dev/block/$(stat -c '%Hd:%Ld' "$WORK")/stat
-[ -r "$DISK_STAT" ] || DISK_STAT=""
-disk_snapshot() { if [ -n "$DISK_STAT" ]; then echo "$(date +%s%N) $(<"$DISK_STAT")"; fi; }
-# "AWAIT_US DEPTH" of the disk between two snapshots (as compare.sh), "null null" when unknown.
-disk_share() {
-    awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
-        ios = y[2] - x[2] + y[6] - x[6]; ms = (y[1] - x[1]) / 1e6
-        if (n < 12 || ios <= 0 || ms <= 0) { print "null null"; exit }
-        printf "%.0f %.1f\n", 1000 * (y[5] - x[5] + y[9] - x[9]) / ios, (y[12] - x[12]) / ms }'
-}
+# shellcheck source=bench/disk-stat.sh
+. bench/disk-stat.sh
 
 FLOOR_PID=""
 cleanup() { if [ -n "$FLOOR_PID" ]; then kill "$FLOOR_PID" 2>/dev/null || true; fi; rm -f "$SOCK"; }
