@@ -8,6 +8,7 @@ internal sealed class SignalHandler : IDisposable
 
     public SignalHandler(ServerApp app)
     {
+        InheritedSighup.Reclaim();
         _registrations =
         [
             PosixSignalRegistration.Create(PosixSignal.SIGINT, context => Shutdown(app, context)),

@@ -23,6 +23,26 @@ public sealed class SignalReadinessTests
         }
     }
 
+    /// <summary>
+    /// nohup starts nbdfast with SIGHUP ignored, and the runtime registers no handler for an ignored signal: the
+    /// server must take the signal back, so a hang-up is handled (logged here, a reload with --config) and the
+    /// server carries on serving.
+    /// </summary>
+    [Fact(Timeout = 60_000)]
+    public async Task SighupUnderNohup_IsHandledAndTheServerCarriesOn()
+    {
+        int port = NbdfastProcess.FreeTcpPort();
+        string portText = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using NbdfastProcess server = NbdfastProcess.StartLaunched(["nohup"], ["--memory", "1M", "-b", "127.0.0.1", "-p", portText], port);
+        await server.WaitForStderrAsync("nbdfast: serving");
+
+        Signals.Send(server.Pid, Signals.SigHup);
+        await server.WaitForStderrAsync("SIGHUP ignored", TimeSpan.FromSeconds(15));
+
+        await Clients.AssertServedAsync(Clients.Tcp(port), server);
+        Assert.Equal(0, await server.StopAsync());
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task SigtermRightAfterTheServingLine_IsAGracefulExit()
     {
