@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using NbdFast.IO.Posix;
 using NbdFast.Protocol;
@@ -19,6 +20,10 @@ public sealed class FileDevice : IBlockDevice
     private readonly SafeFileHandle _handle;
     private readonly bool _isBlockDevice;
     private readonly DirectFileIo? _direct;
+    private readonly object _mappingLock = new();
+    private FileMapping? _mapping;
+    private bool _mappingTried;
+    private bool _disposed;
 
     private FileDevice(SafeFileHandle handle, string path, bool readOnly, uint maxPayload, bool direct)
     {
@@ -83,6 +88,30 @@ public sealed class FileDevice : IBlockDevice
 
     /// <summary>The open file, for transports that submit I/O on it themselves (io_uring).</summary>
     internal SafeFileHandle Handle => _handle;
+
+    /// <summary>
+    /// A read-only mapping of the whole device with a reference taken for the caller (release it with
+    /// <see cref="SafeHandle.DangerousRelease"/>), so READ replies can be sent from the page cache; mapped once,
+    /// on first use. Null with O_DIRECT (the page cache is not the data), after disposal, or when mmap fails.
+    /// </summary>
+    internal FileMapping? AcquireMapping()
+    {
+        lock (_mappingLock)
+        {
+            if (!_mappingTried && !_disposed && _direct is null)
+            {
+                _mappingTried = true;
+                _mapping = FileMapping.TryMap(_handle, Size);
+            }
+            if (_mapping is null || _disposed)
+            {
+                return null;
+            }
+            bool added = false;
+            _mapping.DangerousAddRef(ref added);
+            return added ? _mapping : null;
+        }
+    }
 
     /// <summary>True for a block device (trim and zeroing use ioctls there, not fallocate).</summary>
     internal bool IsBlockDevice => _isBlockDevice;
@@ -220,6 +249,12 @@ public sealed class FileDevice : IBlockDevice
     /// <inheritdoc />
     public ValueTask DisposeAsync()
     {
+        lock (_mappingLock)
+        {
+            _disposed = true;
+            // Unmapped once the last connection sending from it lets go of its reference.
+            _mapping?.Dispose();
+        }
         _handle.Dispose();
         return ValueTask.CompletedTask;
     }

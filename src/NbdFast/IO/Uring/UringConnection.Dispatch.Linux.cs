@@ -158,6 +158,10 @@ internal sealed unsafe partial class UringConnection
         }
         if (request.Command == NbdCommand.Read)
         {
+            if (TryQueueMappedRead(slot))
+            {
+                return;
+            }
             slot.Data = _reactor.Buffers.Rent((int)request.Length);
             if (TryStartLinkedRead(slot))
             {

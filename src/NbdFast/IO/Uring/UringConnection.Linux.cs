@@ -24,6 +24,9 @@ internal sealed unsafe partial class UringConnection : IReactorWork
     private readonly RequestExecutor _executor;
     private readonly MemoryDevice? _memory;
     private readonly FileDevice? _direct;
+    private readonly FileDevice? _file;
+    private bool _mappingWanted;        // see UringConnection.MappedRead
+    private IO.Posix.FileMapping? _mapping;
     private readonly bool _fallocateOnRing;
     private readonly int _deviceFd = -1;
     private readonly bool _inlineWriteCandidate;   // see UringConnection.InlineWrite
@@ -76,6 +79,8 @@ internal sealed unsafe partial class UringConnection : IReactorWork
         {
             _deviceFd = (int)file.Handle.DangerousGetHandle();
             _direct = file.Direct ? file : null;
+            _file = file;
+            _mappingWanted = MappedReads && !file.Direct;
             _fallocateOnRing = !file.IsBlockDevice;
             _inlineWriteCandidate = InlineWrites && !file.Direct && !file.IsBlockDevice;
         }

@@ -86,6 +86,11 @@ internal sealed unsafe partial class UringConnection
     private void OnSent(int result)
     {
         _sendPosted = false;
+        if (result == -EFault && TryRereadMappedReplies())
+        {
+            // A mapped page went away under the send (see UringConnection.MappedRead): nothing was sent.
+            result = 0;
+        }
         if (result < 0)
         {
             AbandonReplies();
@@ -117,6 +122,9 @@ internal sealed unsafe partial class UringConnection
         _broken = true;
         // Stop reading first: releasing a slot would otherwise resume parsing requests nobody will hear about.
         StopReading(SessionEnd.ClientGone);
+        // A receive may still be posted: with the socket shut down it completes, and the connection can close
+        // instead of waiting for the peer (still there when the send failed on our side, as after an EFAULT).
+        ShutdownSocket();
         while (_sendCount > 0)
         {
             ReleaseSlot(DequeueSent());

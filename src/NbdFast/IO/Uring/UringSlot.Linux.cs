@@ -51,6 +51,9 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
     public int IovCount;
     private int _iovCapacity;
 
+    /// <summary>The reply's data iovec points into the device's file mapping, not into <see cref="Data"/>.</summary>
+    public bool Mapped;
+
     /// <summary>This request's write holds its O_DIRECT device's gate in shared mode.</summary>
     public bool HoldsWriteGate;
 
@@ -122,6 +125,7 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
         Started = false;
         Outcome = NbdError.None;
         Progress = 0;
+        Mapped = false;
         IovCount = 0;
         ReplyRemaining = 0;
     }
