@@ -12,7 +12,15 @@ namespace NbdFast.IO.Uring;
 /// the worker, 96.7k at 9.6 µs inline (nbdkit's file plugin: 73.9k at 13.4 µs).
 /// A buffered write can still block: on dirty-page throttling, on a filesystem that stalls, when memory is
 /// short. So a write that takes longer than <see cref="SlowInlineWrite"/> sends this connection's writes back
-/// to the worker threads for <see cref="InlinePause"/>: one slow write at most per pause holds the reactor.
+/// to the worker threads for a pause: <see cref="FirstInlinePause"/>, doubled for each slow write that follows
+/// within <see cref="MaxInlinePause"/> of the last, up to that: under a lasting stall one slow write at most
+/// per second holds the reactor. The first pause is short because a lone slow write is most often not the
+/// file's doing: on this shared VM the vCPU itself is sometimes descheduled for over 10 ms. With a fixed 1 s
+/// pause, 1 in 8 two-job 4k random-write runs spent a second on the workers (2-3x the CPU per write there) and
+/// ended at 45-51k IOPS and 15-16 µs per write against 110-135k and 6-8 µs.
+/// The clock is read around each run of inline writes (all those one pass over the receive buffer starts),
+/// not around each write: two reads per batch instead of three per write, which were 1.5% of the server's CPU
+/// in two-job 4k random writes. A batch that held the reactor that long counts as one slow write.
 /// Writes with FUA (they wait for the disk) and large writes (the copy itself is long; on a worker it overlaps
 /// with the next receive) always go to io_uring. NBDFAST_INLINE_WRITES=0 turns this off for comparison.
 /// Inline writes (and memory writes) whose payload already arrived with its header are written straight
@@ -30,13 +38,46 @@ internal sealed unsafe partial class UringConnection
     // to the workers whenever a pwrite waited for the inode lock while its holder was preempted: two-job 4k
     // randwrite ran at 98k and 118k IOPS against 128k and 146k at 10 ms (bench/RESULTS-pwrite-floor.md).
     internal static long SlowInlineWrite = Stopwatch.Frequency / 100;
-    internal static readonly long InlinePause = Stopwatch.Frequency;      // 1 s
+    internal static readonly long FirstInlinePause = Stopwatch.Frequency / 20;  // 50 ms
+    internal static readonly long MaxInlinePause = Stopwatch.Frequency;         // 1 s
 
-    private long _inlineWritesResumeAt;
+    private long _inlinePause;            // the last pause taken
+    private long _lastSlowInlineWrite;
+
+    private long _inlineWritesResumeAt;   // 0: no pause
+    private long _inlineBatchStart;       // 0: no inline write since the last EndInlineBatch
 
     private bool InlineWriteAllowed(in NbdRequest request) =>
         _inlineWriteCandidate && request.Length <= MaxInlineWrite && (request.Flags & NbdCommandFlags.Fua) == 0 &&
-        Stopwatch.GetTimestamp() >= _inlineWritesResumeAt;
+        (_inlineWritesResumeAt == 0 || PauseIsOver());
+
+    private bool PauseIsOver()
+    {
+        if (Stopwatch.GetTimestamp() < _inlineWritesResumeAt)
+        {
+            return false;
+        }
+        _inlineWritesResumeAt = 0;
+        return true;
+    }
+
+    /// <summary>Called when a pass over the receive buffer is done: pauses inline writes if the batch was slow.</summary>
+    private void EndInlineBatch()
+    {
+        if (_inlineBatchStart == 0)
+        {
+            return;
+        }
+        long end = Stopwatch.GetTimestamp();
+        if (end - _inlineBatchStart > SlowInlineWrite)
+        {
+            bool stallGoesOn = _lastSlowInlineWrite != 0 && end - _lastSlowInlineWrite <= _inlinePause + MaxInlinePause;
+            _inlinePause = stallGoesOn ? Math.Min(_inlinePause * 2, MaxInlinePause) : FirstInlinePause;
+            _lastSlowInlineWrite = end;
+            _inlineWritesResumeAt = end + _inlinePause;
+        }
+        _inlineBatchStart = 0;
+    }
 
     private bool TryWriteInline(UringSlot slot)
     {
@@ -83,7 +124,10 @@ internal sealed unsafe partial class UringConnection
     private void WriteInline(UringSlot slot, byte* payload)
     {
         NbdRequest request = slot.Request;
-        long start = Stopwatch.GetTimestamp();
+        if (_inlineBatchStart == 0)
+        {
+            _inlineBatchStart = Stopwatch.GetTimestamp();
+        }
         int length = (int)request.Length;
         int done = 0;
         int result = 0;
@@ -97,11 +141,6 @@ internal sealed unsafe partial class UringConnection
                 break;
             }
             done += written;
-        }
-        long end = Stopwatch.GetTimestamp();
-        if (end - start > SlowInlineWrite)
-        {
-            _inlineWritesResumeAt = end + InlinePause;
         }
         OnDeviceCompletion(OpKind.DeviceWrite, slot, result < 0 ? result : done);
     }

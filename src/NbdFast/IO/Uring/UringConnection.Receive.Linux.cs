@@ -102,6 +102,7 @@ internal sealed unsafe partial class UringConnection
                 break;
             }
         }
+        EndInlineBatch();
         PostReceive();
     }
 
