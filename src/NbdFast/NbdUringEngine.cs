@@ -57,6 +57,8 @@ public sealed class NbdUringEngine : IDisposable
     /// <summary>True when every reactor enters its ring through the thread's registered-ring table (Linux 5.18+).</summary>
     internal bool RingFdsRegistered => _reactors.All(r => r.Ring.RingFdRegistered);
 
+    internal bool FixedFilesRegistered => _reactors.All(r => r.FixedFiles);
+
     /// <summary>Managed bytes each reactor thread has allocated so far (for allocation tests).</summary>
     internal Task<long[]> MeasureReactorAllocationsAsync() => Task.WhenAll(_reactors.Select(r => r.MeasureAllocatedBytesAsync()));
 

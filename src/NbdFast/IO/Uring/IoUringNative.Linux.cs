@@ -44,6 +44,7 @@ internal static unsafe partial class IoUringNative
     public const byte OpShutdown = 34;
     public const byte OpLast = 62;
 
+    public const byte SqeFixedFile = 1 << 0;
     public const byte SqeIoLink = 1 << 2;
 
     public const uint FsyncDataSync = 1;
@@ -54,6 +55,9 @@ internal static unsafe partial class IoUringNative
     public const uint RegisterBuffers = 0;
     public const uint UnregisterBuffers = 1;
     public const uint RegisterProbe = 8;
+    public const uint RegisterFiles2 = 13;
+    public const uint RegisterFilesUpdate2 = 14;
+    public const uint RsrcRegisterSparse = 1;
     public const uint RegisterRingFds = 20;
     public const uint UnregisterRingFds = 21;
 
@@ -133,6 +137,29 @@ internal static unsafe partial class IoUringNative
         public uint Offset;
         public uint Resv;
         public ulong Data;
+    }
+
+    /// <summary>io_uring_rsrc_register, as IORING_REGISTER_FILES2 takes it.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct RsrcRegister
+    {
+        public uint Count;
+        public uint Flags;
+        public ulong Resv2;
+        public ulong Data;
+        public ulong Tags;
+    }
+
+    /// <summary>io_uring_rsrc_update2, as IORING_REGISTER_FILES_UPDATE2 takes it.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct RsrcUpdate2
+    {
+        public uint Offset;
+        public uint Resv;
+        public ulong Data;
+        public ulong Tags;
+        public uint Count;
+        public uint Resv2;
     }
 
     [StructLayout(LayoutKind.Sequential)]

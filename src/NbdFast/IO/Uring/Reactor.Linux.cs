@@ -52,6 +52,16 @@ internal sealed unsafe partial class Reactor : IDisposable
     /// <summary>True when the buffer slab is registered with the ring (READ_FIXED/WRITE_FIXED usable).</summary>
     public bool FixedBuffers { get; private set; }
 
+    /// <summary>The ring has a fixed-file table: two slots per connection index, its socket and its device.</summary>
+    public bool FixedFiles { get; private set; }
+
+    // Settable so a test can start reactors without the table (the path a kernel that refuses it takes).
+    internal static bool UseFixedFiles = Environment.GetEnvironmentVariable("NBDFAST_FIXED_FILES") != "0";
+
+    public static int SocketFileSlot(int connectionIndex) => connectionIndex;
+
+    public static int DeviceFileSlot(int connectionIndex) => MaxConnections + connectionIndex;
+
     /// <summary>How buffer registration went, for the log.</summary>
     public string BufferStatus { get; private set; } = "";
 
@@ -154,6 +164,7 @@ internal sealed unsafe partial class Reactor : IDisposable
             return;
         }
         SetUpBuffers();
+        FixedFiles = UseFixedFiles && _ring.RegisterSparseFiles(2 * MaxConnections);
         _ring.RegisterRingFd();
         _started.Set();
         try

@@ -82,6 +82,23 @@ internal sealed unsafe partial class Ring
         return supported;
     }
 
+    /// <summary>
+    /// Registers an empty (sparse) table of <paramref name="count"/> fixed files (Linux 5.19); false when the
+    /// kernel or RLIMIT_NOFILE refuses, and descriptors are then used as they are.
+    /// </summary>
+    public bool RegisterSparseFiles(uint count)
+    {
+        var table = new RsrcRegister { Count = count, Flags = RsrcRegisterSparse };
+        return Register(_fd, RegisterFiles2, &table, (uint)sizeof(RsrcRegister)) == 0;
+    }
+
+    /// <summary>Puts <paramref name="fd"/> (-1: nothing) in fixed-file slot <paramref name="slot"/>; true when the kernel took it.</summary>
+    public bool SetFixedFile(int slot, int fd)
+    {
+        var update = new RsrcUpdate2 { Offset = (uint)slot, Data = (ulong)&fd, Count = 1 };
+        return Register(_fd, RegisterFilesUpdate2, &update, (uint)sizeof(RsrcUpdate2)) == 1;
+    }
+
     /// <summary>Registers fixed buffers; returns 0 or -errno (ENOMEM when over the memlock budget).</summary>
     public int RegisterBuffers(IoVec* buffers, uint count) => Register(_fd, IoUringNative.RegisterBuffers, buffers, count);
 }

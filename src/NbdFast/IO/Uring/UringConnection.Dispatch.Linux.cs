@@ -190,7 +190,8 @@ internal sealed unsafe partial class UringConnection
         {
             sqe->Opcode = read ? OpRead : OpWrite;
         }
-        sqe->Fd = _deviceFd;
+        sqe->Fd = _ringDeviceFd;
+        sqe->Flags = _fixedFileFlag;
         sqe->Address = (ulong)(slot.Data.Pointer + slot.Progress);
         sqe->Length = (uint)((int)request.Length - slot.Progress);
         sqe->Offset = request.Offset + (ulong)slot.Progress;
@@ -208,7 +209,8 @@ internal sealed unsafe partial class UringConnection
         // Issued after the writes it must cover have completed (their replies were already queued), so it covers them.
         Sqe* sqe = _reactor.GetSqe();
         sqe->Opcode = OpFsync;
-        sqe->Fd = _deviceFd;
+        sqe->Fd = _ringDeviceFd;
+        sqe->Flags = _fixedFileFlag;
         sqe->OpFlags = FsyncDataSync;
         sqe->UserData = Tag(OpKind.DeviceFsync, slot.Index);
         _pendingOps++;

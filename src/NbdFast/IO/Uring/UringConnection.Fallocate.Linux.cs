@@ -18,7 +18,8 @@ internal sealed unsafe partial class UringConnection
     {
         Sqe* sqe = _reactor.GetSqe();
         sqe->Opcode = OpFallocate;
-        sqe->Fd = _deviceFd;
+        sqe->Fd = _ringDeviceFd;
+        sqe->Flags = _fixedFileFlag;
         sqe->Offset = request.Offset;
         sqe->Address = request.Length;
         sqe->Length = (request.Command == NbdCommand.Trim ? FallocPunchHole : FallocZeroRange) | FallocKeepSize;

@@ -119,7 +119,8 @@ internal sealed unsafe partial class UringConnection
             // Every write answered on this connection has completed, so this fsync covers them all.
             Sqe* sqe = _reactor.GetSqe();
             sqe->Opcode = OpFsync;
-            sqe->Fd = _deviceFd;
+            sqe->Fd = _ringDeviceFd;
+            sqe->Flags = _fixedFileFlag;
             sqe->OpFlags = FsyncDataSync;
             sqe->UserData = Tag(OpKind.FinalFlush);
             _pendingOps++;

@@ -36,7 +36,8 @@ internal sealed unsafe partial class UringConnection
         read->Flags |= SqeIoLink;
         Sqe* send = _reactor.GetSqe();
         send->Opcode = OpSendMsg;
-        send->Fd = _fd;
+        send->Fd = _ringFd;
+        send->Flags = _fixedFileFlag;
         send->Address = (ulong)slot.Message;
         send->OpFlags = MsgNoSignal;
         send->UserData = Tag(OpKind.LinkedSend, slot.Index);

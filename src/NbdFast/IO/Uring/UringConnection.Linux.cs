@@ -29,6 +29,9 @@ internal sealed unsafe partial class UringConnection : IReactorWork
     private IO.Posix.FileMapping? _mapping;
     private readonly bool _fallocateOnRing;
     private readonly int _deviceFd = -1;
+    private int _ringFd;                // what SQEs name the socket and the device by: see UringConnection.FixedFiles
+    private int _ringDeviceFd = -1;
+    private byte _fixedFileFlag;
     private readonly bool _inlineWriteCandidate;   // see UringConnection.InlineWrite
     private readonly TaskCompletionSource<SessionEnd> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly UringSlot[] _slots;
@@ -113,6 +116,7 @@ internal sealed unsafe partial class UringConnection : IReactorWork
             Close();
             return;
         }
+        UseFixedFiles();
         _receive = (byte*)NativeMemory.Alloc(ReceiveCapacity);
         _message = (MsgHdr*)NativeMemory.AllocZeroed((nuint)sizeof(MsgHdr));
         _sendIovecs = (IoVec*)NativeMemory.Alloc((nuint)(MaxSendIovecs * sizeof(IoVec)));
@@ -212,6 +216,7 @@ internal sealed unsafe partial class UringConnection : IReactorWork
         _timer?.Dispose();
         if (_index >= 0)
         {
+            ReleaseFixedFiles();
             _reactor.Unregister(_index);
         }
         foreach (UringSlot slot in _slots)

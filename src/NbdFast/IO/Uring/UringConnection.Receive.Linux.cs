@@ -28,7 +28,8 @@ internal sealed unsafe partial class UringConnection
         }
         Sqe* sqe = _reactor.GetSqe();
         sqe->Opcode = OpRecv;
-        sqe->Fd = _fd;
+        sqe->Fd = _ringFd;
+        sqe->Flags = _fixedFileFlag;
         sqe->Address = (ulong)(_receive + _receiveEnd);
         sqe->Length = (uint)(ReceiveCapacity - _receiveEnd);
         sqe->UserData = Tag(OpKind.Receive);
@@ -185,7 +186,8 @@ internal sealed unsafe partial class UringConnection
         int payload = PayloadBytes(slot);
         Sqe* sqe = _reactor.GetSqe();
         sqe->Opcode = OpRecv;
-        sqe->Fd = _fd;
+        sqe->Fd = _ringFd;
+        sqe->Flags = _fixedFileFlag;
         sqe->Address = (ulong)(slot.Data.Pointer + slot.Progress);
         sqe->Length = (uint)(payload - slot.Progress);
         sqe->OpFlags = MsgWaitAll;

@@ -75,7 +75,8 @@ internal sealed unsafe partial class UringConnection
         _message->IovLength = (nuint)iovecs;
         Sqe* sqe = _reactor.GetSqe();
         sqe->Opcode = OpSendMsg;
-        sqe->Fd = _fd;
+        sqe->Fd = _ringFd;
+        sqe->Flags = _fixedFileFlag;
         sqe->Address = (ulong)_message;
         sqe->OpFlags = MsgNoSignal;
         sqe->UserData = Tag(OpKind.Send);
