@@ -14,10 +14,11 @@ namespace NbdFast.IO.Uring;
 /// short. So a write that takes longer than <see cref="SlowInlineWrite"/> sends this connection's writes back
 /// to the worker threads for a pause: <see cref="FirstInlinePause"/>, doubled for each slow write that follows
 /// within <see cref="MaxInlinePause"/> of the last, up to that: under a lasting stall one slow write at most
-/// per second holds the reactor. The first pause is short because a lone slow write is most often not the
-/// file's doing: on this shared VM the vCPU itself is sometimes descheduled for over 10 ms. With a fixed 1 s
-/// pause, 1 in 8 two-job 4k random-write runs spent a second on the workers (2-3x the CPU per write there) and
-/// ended at 45-51k IOPS and 15-16 µs per write against 110-135k and 6-8 µs.
+/// per second holds the reactor. The first pause is short because on the dev machine (ext4 on a shared VM) 4 KiB
+/// pwrites stall for 10-25 ms in bursts during which the writing thread neither sleeps nor is preempted
+/// (getrusage counts no context switch), so a worker would stall just the same. With a fixed 1 s pause, 1 in 8
+/// two-job 4k random-write runs spent a second on the workers (2-3x the CPU per write there) and ended at
+/// 45-51k IOPS and 15-16 µs per write against 110-135k and 6-8 µs.
 /// The clock is read around each run of inline writes (all those one pass over the receive buffer starts),
 /// not around each write: two reads per batch instead of three per write, which were 1.5% of the server's CPU
 /// in two-job 4k random writes. A batch that held the reactor that long counts as one slow write.
