@@ -6,6 +6,10 @@ using NbdFast.Tests.Support;
 
 namespace NbdFast.Tests.Uring;
 
+/// <summary>Runs alone: one of its tests counts the process's open descriptors (/proc/self/fd).</summary>
+[CollectionDefinition(nameof(LargeFileWriteCollection), DisableParallelization = true)]
+public sealed class LargeFileWriteCollection;
+
 /// <summary>
 /// Large WRITEs (up to the 32 MiB maximum) to a file export on io_uring, over TCP and unix sockets: the bytes
 /// land exactly where addressed when the payload arrives in pieces, FUA and pipelining hold, a full filesystem
@@ -13,6 +17,7 @@ namespace NbdFast.Tests.Uring;
 /// and leave no descriptor behind. Small writes, which run inline on the reactor, keep the same promises,
 /// also while slow ones send a connection's writes back to io_uring's workers.
 /// </summary>
+[Collection(nameof(LargeFileWriteCollection))]
 public sealed class LargeFileWriteTests
 {
     private const int Timeout = 120_000;
