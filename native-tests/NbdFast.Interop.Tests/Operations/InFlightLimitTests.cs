@@ -24,10 +24,7 @@ public sealed class InFlightLimitTests
         (RawNbdClient client, _) = await RawClients.NegotiateAsync(server);
         await using (client)
         {
-            byte[] queue = [.. Enumerable.Range(0, Reads).SelectMany(i =>
-                client.EncodeRequest((ushort)NbdCommand.Read, (ulong)i * ReadLength, ReadLength, cookie: (ulong)i))];
-            await client.WriteAsync(queue);
-            await Task.Delay(TimeSpan.FromSeconds(1));
+            await RawClients.QueueReadsThenPauseAsync(client, Reads, ReadLength);
 
             var answered = new HashSet<ulong>();
             for (int i = 0; i < Reads; i++)

@@ -57,10 +57,7 @@ public sealed class PageCacheReadTests
         (RawNbdClient client, _) = await RawClients.NegotiateAsync(server);
         await using (client)
         {
-            byte[] queue = [.. Enumerable.Range(0, Reads).SelectMany(i =>
-                client.EncodeRequest((ushort)NbdCommand.Read, (ulong)i * MiB, MiB, cookie: (ulong)i))];
-            await client.WriteAsync(queue);
-            await Task.Delay(TimeSpan.FromSeconds(1));
+            await RawClients.QueueReadsThenPauseAsync(client, Reads, MiB);
             File.WriteAllBytes(dir.File("disk.img"), []);
 
             int zeroedReplies = 0;

@@ -52,4 +52,17 @@ internal static class RawClients
             throw;
         }
     }
+
+    /// <summary>
+    /// Sends <paramref name="count"/> back-to-back READs of <paramref name="length"/> bytes (cookie i reads the
+    /// i-th stretch from offset 0) in one write, then reads nothing for a second: the replies pile up behind a
+    /// full socket while the server still holds what it has not sent.
+    /// </summary>
+    public static async Task QueueReadsThenPauseAsync(RawNbdClient client, int count, int length)
+    {
+        byte[] queue = [.. Enumerable.Range(0, count).SelectMany(i =>
+            client.EncodeRequest((ushort)NbdCommand.Read, (ulong)i * (ulong)length, (ulong)length, cookie: (ulong)i))];
+        await client.WriteAsync(queue).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+    }
 }

@@ -68,16 +68,9 @@ public sealed class FixedFileTests
         }
     }
 
-    private static async Task RunScriptOnFileAsync(NbdUringEngine engine)
-    {
-        string path = Path.Combine(Path.GetTempPath(), $"nbdfast-fixed-{Guid.NewGuid():N}.img");
-        await File.WriteAllBytesAsync(path, new byte[4 << 20]);
-        try
+    private static Task RunScriptOnFileAsync(NbdUringEngine engine) =>
+        FileScript.RunAsync(engine, 4 << 20, Script, async host =>
         {
-            await using FileDevice device = FileDevice.Open(path);
-            await using var host = new UringServerHost(engine, device);
-            var result = await LibnbdPython.RunJsonAsync(Script, host.Uri);
-            Assert.True(result.GetProperty("ok").GetBoolean());
             // The server's side of each connection must really close: a slot left holding the socket would keep
             // it open in the kernel after the descriptor is gone, and the client would never see the end.
             for (int i = 0; i < 3; i++)
@@ -89,10 +82,5 @@ public sealed class FixedFileTests
                 await client.GoAsync("");
                 await FaultHost.DisconnectAsync(client);
             }
-        }
-        finally
-        {
-            File.Delete(path);
-        }
-    }
+        });
 }

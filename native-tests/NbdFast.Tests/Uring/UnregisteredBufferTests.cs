@@ -36,19 +36,7 @@ public sealed class UnregisteredBufferTests
         Assert.True(engine is not null, $"io_uring is unavailable: {reason}");
         Assert.Contains("not registered", engine.Description, StringComparison.Ordinal);
 
-        string path = Path.Combine(Path.GetTempPath(), $"nbdfast-unreg-{Guid.NewGuid():N}.img");
-        await File.WriteAllBytesAsync(path, new byte[32 << 20]);
-        try
-        {
-            await using FileDevice device = FileDevice.Open(path);
-            await using var host = new UringServerHost(engine, device);
-            var result = await LibnbdPython.RunJsonAsync(Script, host.Uri);
-            Assert.True(result.GetProperty("ok").GetBoolean());
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        await FileScript.RunAsync(engine, 32 << 20, Script);
     }
 
     [Fact]
