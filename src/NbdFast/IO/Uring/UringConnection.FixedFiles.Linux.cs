@@ -10,7 +10,7 @@ namespace NbdFast.IO.Uring;
 /// </summary>
 internal sealed unsafe partial class UringConnection
 {
-    private void UseFixedFiles()
+    private void TakeFixedFileSlots()
     {
         _ringFd = _fd;
         _ringDeviceFd = _deviceFd;

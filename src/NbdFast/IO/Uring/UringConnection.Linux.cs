@@ -116,7 +116,7 @@ internal sealed unsafe partial class UringConnection : IReactorWork
             Close();
             return;
         }
-        UseFixedFiles();
+        TakeFixedFileSlots();
         _receive = (byte*)NativeMemory.Alloc(ReceiveCapacity);
         _message = (MsgHdr*)NativeMemory.AllocZeroed((nuint)sizeof(MsgHdr));
         _sendIovecs = (IoVec*)NativeMemory.Alloc((nuint)(MaxSendIovecs * sizeof(IoVec)));

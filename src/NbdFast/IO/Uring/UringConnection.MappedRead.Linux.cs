@@ -24,10 +24,6 @@ internal sealed unsafe partial class UringConnection
     {
         long offset = (long)slot.Request.Offset;
         int length = (int)slot.Request.Length;
-        if (!_mappingWanted && _mapping is null)
-        {
-            return false;
-        }
         if (_mappingWanted)
         {
             // Mapped on the first read, so a connection that never reads costs nothing.
