@@ -13,14 +13,22 @@ namespace NbdFast.IO.Posix;
 /// It is a <see cref="SafeHandle"/> so every connection sending from it holds a reference: the pages stay
 /// mapped until the last send that points into them has completed, whenever the device is disposed.
 /// </summary>
-internal sealed unsafe class FileMapping : SafeHandle
+internal sealed unsafe partial class FileMapping : SafeHandle
 {
     private const int PageSize = 4096;
 
-    private FileMapping(nint address, long length) : base(IntPtr.Zero, ownsHandle: true)
+    private const long SysCachestat = 451;   // the same number on every architecture (the unified syscall table)
+
+    // The mapping's own descriptor of the file, for cachestat: the device may close its descriptor while sends
+    // still point into this mapping, and that number could then name another file.
+    private readonly int _file;
+    private bool _cachestatRefused;
+
+    private FileMapping(nint address, long length, int file) : base(IntPtr.Zero, ownsHandle: true)
     {
         SetHandle(address);
         Length = length;
+        _file = file;
     }
 
     /// <summary>Bytes mapped: the file's size when it was mapped.</summary>
@@ -37,18 +45,52 @@ internal sealed unsafe class FileMapping : SafeHandle
         {
             return null;
         }
-        void* address = mmap(null, (size_t)(ulong)length, PROT_READ, MAP_SHARED, (int)file.DangerousGetHandle(), 0);
-        return address == MAP_FAILED ? null : new FileMapping((nint)address, length);
+        int fd = (int)file.DangerousGetHandle();
+        void* address = mmap(null, (size_t)(ulong)length, PROT_READ, MAP_SHARED, fd, 0);
+        if (address == MAP_FAILED)
+        {
+            return null;
+        }
+        int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (own < 0)
+        {
+            munmap(address, (size_t)(ulong)length);
+            return null;
+        }
+        return new FileMapping((nint)address, length, own);
     }
 
+    /// <summary>Test hook: check residency with mincore only, as on kernels without cachestat (before 6.5).</summary>
+    internal void RefuseCachestat() => _cachestatRefused = true;
+
     /// <summary>
-    /// True when every page of the range is in the page cache (mincore), so a send from it cannot wait for the
-    /// disk on the reactor's thread. A page evicted right after the check costs one synchronous read, no error.
+    /// True when every page of the range is in the page cache, so a send from it cannot wait for the disk on
+    /// the reactor's thread. A page evicted right after the check costs one synchronous read, no error.
+    /// cachestat(2) answers from the file's page cache alone; mincore(2) also looks up the mapping and walks its
+    /// page tables, and cost three times as much per 4 KiB check here (1.4 µs against 0.47 µs; two-job 4 KiB
+    /// random reads over TCP: 0.95× the server CPU per I/O in 8 interleaved pairs).
     /// </summary>
     public bool IsResident(long offset, long length)
     {
         long first = offset & ~(PageSize - 1L);
         long pages = (offset + length - first + PageSize - 1) / PageSize;
+        if (!_cachestatRefused)
+        {
+            CachestatRange range = new() { Offset = (ulong)first, Length = (ulong)(pages * PageSize) };
+            Cachestat stat;
+            long result = RawSyscall4(SysCachestat, _file, (long)&range, (long)&stat, 0);
+            if (result == 0)
+            {
+                return (long)stat.Cached == pages;
+            }
+            // ENOSYS (before 6.5), EPERM (a seccomp filter, or a file this process may not write to): mincore.
+            _cachestatRefused = true;
+        }
+        return IsResidentByMincore(first, pages);
+    }
+
+    private bool IsResidentByMincore(long first, long pages)
+    {
         // One byte per page: 8 KiB covers a 32 MiB request (the largest payload) at any alignment.
         Span<byte> vector = pages <= 8200 ? stackalloc byte[(int)pages] : new byte[pages];
         fixed (byte* v = vector)
@@ -68,5 +110,28 @@ internal sealed unsafe class FileMapping : SafeHandle
         return true;
     }
 
-    protected override bool ReleaseHandle() => munmap((void*)handle, (size_t)(ulong)Length) == 0;
+    protected override bool ReleaseHandle()
+    {
+        close(_file);
+        return munmap((void*)handle, (size_t)(ulong)Length) == 0;
+    }
+
+    private struct CachestatRange
+    {
+        public ulong Offset;
+        public ulong Length;
+    }
+
+    private struct Cachestat
+    {
+        public ulong Cached;
+        public ulong Dirty;
+        public ulong Writeback;
+        public ulong Evicted;
+        public ulong RecentlyEvicted;
+    }
+
+    /// <summary>Once per page-cache READ, so no SetLastError bookkeeping: a failure only switches to mincore.</summary>
+    [LibraryImport("libc", EntryPoint = "syscall")]
+    private static partial long RawSyscall4(long number, long a1, long a2, long a3, long a4);
 }
