@@ -597,6 +597,19 @@ load_table() {
            "|---|---|---|---:|---:|---:|---:|---:|", .[]) end' "$RAW"
 }
 
+# With one fio job the client is a single thread: when fio's usr+sys reaches ~100 % of a vCPU, the client
+# itself bounds the throughput, and no server, however cheap, can make that job go faster.
+client_table() {
+    jq -r -s "$JQ_MEDIAN"'
+        map(select((.failed | not) and (.error == null or .error == 0) and .fio_cpu_pct != null and (.job | test("4k-qd32$")))) as $all |
+        [ ($all | map([.job, .transport, .server]) | unique)[] as [$j, $t, $s] |
+          ($all | map(select(.job == $j and .transport == $t and .server == $s))) as $r |
+          "| \($j) | \($t) | \($s) | \($r | map(.iops) | med | floor) | \($r | map(.fio_cpu_pct) | med | . * 10 | floor / 10) | \($r | map(.steal_pct // 0) | med) |"
+        ] | if length == 0 then empty else
+          ("| job | transport | server | IOPS | fio (client) CPU % of one vCPU | vCPU time stolen by the host % |",
+           "|---|---|---|---:|---:|---:|", .[]) end' "$RAW"
+}
+
 # At queue depth 1 nothing overlaps: every I/O is one NBD round trip (at least the floor server's, which
 # does no device work) followed by one device I/O (at least fio's own at QD1). Their times add up, so
 # 1 / (1/floor IOPS + 1/device IOPS) is the most IOPS any server can reach there, however cheap.
@@ -630,7 +643,9 @@ BOUND=$(bound_table)
 if [ -n "$BOUND" ]; then echo; echo "## O_DIRECT: CPU-budget ceiling"; echo; echo "$BOUND"; fi
 LATENCY_BOUND=$(latency_table)
 LOAD=$(load_table)
+CLIENT=$(client_table)
 if [ -n "$LOAD" ]; then echo; echo "## O_DIRECT: vCPU idle and steal"; echo; echo "$LOAD"; fi
+if [ -n "$CLIENT" ]; then echo; echo "## One fio job: the client's CPU"; echo; echo "$CLIENT"; fi
 if [ -n "$LATENCY_BOUND" ]; then echo; echo "## O_DIRECT at queue depth 1: latency ceiling"; echo; echo "$LATENCY_BOUND"; fi
 
 [ "$RESULTS" != - ] || exit 0
@@ -774,6 +789,17 @@ tool_versions() {
         echo "the disk (of the client's iodepth × jobs, the rest are in the client and the sockets) or by the disk serving them faster."
         echo
         echo "$LOAD"
+    fi
+    if [ -n "$CLIENT" ]; then
+        echo
+        echo "## One fio job: the client's CPU"
+        echo
+        echo "fio's own usr+sys (its JSON \`usr_cpu\` + \`sys_cpu\`) in each one-job 4k QD32 run, medians. One fio job is one"
+        echo "thread, so near 100 % the client is the bottleneck: libnbd spends a fixed number of system calls on every request"
+        echo "(for a write: a poll, a receive and two sends), and a server can only make that job faster by being cheaper for"
+        echo "the client, not for itself. A throughput ratio against a slower peer is then bounded by this client, not by the server."
+        echo
+        echo "$CLIENT"
     fi
     if [ "$(jq -s 'map(select(.failed)) | length' "$RAW")" -gt 0 ]; then
         echo
