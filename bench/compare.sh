@@ -600,9 +600,12 @@ load_table() {
 # With one fio job the client is a single thread: when fio's usr+sys reaches ~100 % of a vCPU, the client
 # itself bounds the throughput, and no server, however cheap, can make that job go faster.
 client_table() {
-    jq -r -s "$JQ_MEDIAN"'
-        map(select((.failed | not) and (.error == null or .error == 0) and .fio_cpu_pct != null and (.job | test("4k-qd32$")))) as $all |
-        [ ($all | map([.job, .transport, .server]) | unique)[] as [$j, $t, $s] |
+    jq -r -s --arg jobs "$JOBS" --arg servers "$SERVERS" --arg transports "$TRANSPORTS" "$JQ_MEDIAN"'
+        ($jobs | split(" ")) as $J | ($servers | split(" ")) as $S | ($transports | split(" ")) as $T |
+        map(select((.failed | not) and (.error == null or .error == 0) and .fio_cpu_pct != null and .transport != "local"
+            and (.job | test("4k-qd32$")))) as $all |
+        [ ($all | map([.job, .transport, .server]) | unique
+            | sort_by(. as [$j, $t, $s] | [($J | index([$j])), ($T | index([$t])), ($S | index([$s]))]))[] as [$j, $t, $s] |
           ($all | map(select(.job == $j and .transport == $t and .server == $s))) as $r |
           "| \($j) | \($t) | \($s) | \($r | map(.iops) | med | floor) | \($r | map(.fio_cpu_pct) | med | . * 10 | floor / 10) | \($r | map(.steal_pct // 0) | med) |"
         ] | if length == 0 then empty else
