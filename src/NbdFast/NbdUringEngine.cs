@@ -69,6 +69,9 @@ public sealed class NbdUringEngine : IDisposable
         return (each.Sum(e => e.Connections), each.Sum(e => e.BufferBytes));
     }
 
+    /// <summary>Each reactor's residency-trust trips and state (for tests).</summary>
+    internal Task<(int Trips, bool Trusting)[]> MeasureResidencyTrustAsync() => Task.WhenAll(_reactors.Select(r => r.MeasureResidencyTrustAsync()));
+
     internal Reactor NextReactor() => _reactors[(int)((uint)Interlocked.Increment(ref _next) % (uint)_reactors.Length)];
 
     /// <summary>Stops the reactors once their connections have closed.</summary>

@@ -62,6 +62,9 @@ internal sealed unsafe partial class Reactor : IDisposable
 
     public static int DeviceFileSlot(int connectionIndex) => MaxConnections + connectionIndex;
 
+    /// <summary>Whether page-cache READs on this thread may skip the residency check.</summary>
+    internal ResidencyTrust Residency { get; } = new();
+
     /// <summary>How buffer registration went, for the log.</summary>
     public string BufferStatus { get; private set; } = "";
 
@@ -109,6 +112,21 @@ internal sealed unsafe partial class Reactor : IDisposable
         public TaskCompletionSource<(int, long)> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void Run(Reactor reactor) => Result.SetResult((reactor.ActiveConnections, reactor.Buffers.OutstandingBytes));
+    }
+
+    /// <summary>How many times a major fault ended this reactor's residency trust, and whether it trusts now (for tests).</summary>
+    internal Task<(int Trips, bool Trusting)> MeasureResidencyTrustAsync()
+    {
+        var probe = new ResidencyProbe();
+        Post(probe);
+        return probe.Result.Task;
+    }
+
+    private sealed class ResidencyProbe : IReactorWork
+    {
+        public TaskCompletionSource<(int, bool)> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Run(Reactor reactor) => Result.SetResult((reactor.Residency.Trips, reactor.Residency.Trusting));
     }
 
     private sealed class AllocationProbe : IReactorWork
@@ -249,6 +267,10 @@ internal sealed unsafe partial class Reactor : IDisposable
                 throw new IOException($"io_uring_enter failed with errno {-result}");
             }
             ReapCompletions();
+            if (Residency.WantsFaultCount)
+            {
+                Residency.AfterTurn(NbdFast.IO.Posix.ThreadFaults.Major());
+            }
         }
     }
 
