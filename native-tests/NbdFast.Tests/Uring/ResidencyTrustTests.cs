@@ -27,8 +27,12 @@ public sealed class ResidencyTrustTests
 
         trust.AfterTurn(majorFaults: 7);
         Assert.True(trust.Trusting);
+        Assert.False(trust.WantsFaultCount);    // nothing sent unchecked yet: no count to take
+        trust.NoteUnchecked();
+        Assert.True(trust.WantsFaultCount);
         trust.AfterTurn(majorFaults: 7);
         Assert.True(trust.Trusting);
+        trust.NoteUnchecked();
 
         trust.AfterTurn(majorFaults: 8);
         Assert.False(trust.Trusting);

@@ -6,9 +6,9 @@ namespace NbdFast.IO.Uring;
 /// 4 KiB read's server CPU); skipping it risks a send from a page that is not cached, which reads the page from
 /// the disk inside the kernel's copy, on the reactor's thread, while its other connections wait.
 /// So the checks stop only after a run of <see cref="FirstRun"/> checked reads found every page cached, and
-/// while they are stopped the thread's count of major page faults, read after every ring turn, is the tripwire:
-/// a send that had to wait for the disk counts one, and the checks resume, now needing a run twice as long
-/// (up to <see cref="LongestRun"/>) before they stop again. A file that does not fit in the page cache keeps
+/// while they are stopped the thread's count of major page faults, read after each ring turn that sent
+/// unchecked replies, is the tripwire: a send that had to wait for the disk counts one, and the checks resume,
+/// now needing a run twice as long (up to <see cref="LongestRun"/>) before they stop again. A file that does not fit in the page cache keeps
 /// missing, so its run never completes and it is checked throughout; one that fits stalls the reactor at most
 /// once per run. Any other major fault of the thread (its own code paged back in) only resumes the checks.
 /// Reactor thread only.
@@ -21,6 +21,7 @@ internal sealed class ResidencyTrust
     private int _runNeeded = FirstRun;
     private int _run;
     private bool _startPending;
+    private bool _uncheckedSinceCount;
     private long _faultsAtStart;
 
     /// <summary>True while READs are sent from the mapping unchecked.</summary>
@@ -32,8 +33,15 @@ internal sealed class ResidencyTrust
     /// <summary>The run of cached reads the checks must see before they stop again.</summary>
     public int RunNeeded => _runNeeded;
 
-    /// <summary>After each ring turn, <see cref="AfterTurn"/> needs the thread's major-fault count.</summary>
-    public bool WantsFaultCount => Trusting || _startPending;
+    /// <summary>
+    /// After a ring turn <see cref="AfterTurn"/> needs the thread's major-fault count: when the trust is to start,
+    /// or when unchecked replies were queued since the last count (their sends ran in that turn). A send the
+    /// kernel had to retry later faults into the same cumulative count, which the next unchecked reply reads.
+    /// </summary>
+    public bool WantsFaultCount => _startPending || _uncheckedSinceCount;
+
+    /// <summary>A READ reply was queued without a check.</summary>
+    public void NoteUnchecked() => _uncheckedSinceCount = true;
 
     /// <summary>A checked READ found its pages cached (or not).</summary>
     public void NoteChecked(bool resident)
@@ -53,6 +61,7 @@ internal sealed class ResidencyTrust
     /// <summary>After a ring turn: starts the trust, or ends it when the thread took a major fault meanwhile.</summary>
     public void AfterTurn(long majorFaults)
     {
+        _uncheckedSinceCount = false;
         if (majorFaults < 0)
         {
             // No count to watch (getrusage refused): keep checking every READ.

@@ -45,6 +45,10 @@ internal sealed unsafe partial class UringConnection
                 return false;
             }
         }
+        else
+        {
+            trust.NoteUnchecked();
+        }
         BeginReadReply(slot, length);
         slot.AddIovec(_mapping.Pointer + offset, length);
         slot.Mapped = true;
