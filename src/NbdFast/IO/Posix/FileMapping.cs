@@ -19,16 +19,19 @@ internal sealed unsafe partial class FileMapping : SafeHandle
 
     private const long SysCachestat = 451;   // the same number on every architecture (the unified syscall table)
 
-    // The mapping's own descriptor of the file, for cachestat: the device may close its descriptor while sends
-    // still point into this mapping, and that number could then name another file.
-    private readonly int _file;
+    // The file, for cachestat. The mapping holds a reference on its handle, so the descriptor stays open (and its
+    // number cannot come to name another file) until the last connection sending from the mapping lets go,
+    // even when the device is disposed first.
+    private readonly SafeFileHandle _file;
+    private readonly int _fd;
     private bool _cachestatRefused;
 
-    private FileMapping(nint address, long length, int file) : base(IntPtr.Zero, ownsHandle: true)
+    private FileMapping(nint address, long length, SafeFileHandle file) : base(IntPtr.Zero, ownsHandle: true)
     {
         SetHandle(address);
         Length = length;
         _file = file;
+        _fd = (int)file.DangerousGetHandle();
     }
 
     /// <summary>Bytes mapped: the file's size when it was mapped.</summary>
@@ -45,19 +48,15 @@ internal sealed unsafe partial class FileMapping : SafeHandle
         {
             return null;
         }
-        int fd = (int)file.DangerousGetHandle();
-        void* address = mmap(null, (size_t)(ulong)length, PROT_READ, MAP_SHARED, fd, 0);
+        bool added = false;
+        file.DangerousAddRef(ref added);
+        void* address = mmap(null, (size_t)(ulong)length, PROT_READ, MAP_SHARED, (int)file.DangerousGetHandle(), 0);
         if (address == MAP_FAILED)
         {
+            file.DangerousRelease();
             return null;
         }
-        int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-        if (own < 0)
-        {
-            munmap(address, (size_t)(ulong)length);
-            return null;
-        }
-        return new FileMapping((nint)address, length, own);
+        return new FileMapping((nint)address, length, file);
     }
 
     /// <summary>Test hook: check residency with mincore only, as on kernels without cachestat (before 6.5).</summary>
@@ -78,7 +77,7 @@ internal sealed unsafe partial class FileMapping : SafeHandle
         {
             CachestatRange range = new() { Offset = (ulong)first, Length = (ulong)(pages * PageSize) };
             Cachestat stat;
-            long result = RawSyscall4(SysCachestat, _file, (long)&range, (long)&stat, 0);
+            long result = RawSyscall4(SysCachestat, _fd, (long)&range, (long)&stat, 0);
             if (result == 0)
             {
                 return (long)stat.Cached == pages;
@@ -112,8 +111,9 @@ internal sealed unsafe partial class FileMapping : SafeHandle
 
     protected override bool ReleaseHandle()
     {
-        close(_file);
-        return munmap((void*)handle, (size_t)(ulong)Length) == 0;
+        bool unmapped = munmap((void*)handle, (size_t)(ulong)Length) == 0;
+        _file.DangerousRelease();
+        return unmapped;
     }
 
     private struct CachestatRange
