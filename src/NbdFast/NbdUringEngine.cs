@@ -69,8 +69,8 @@ public sealed class NbdUringEngine : IDisposable
         return (each.Sum(e => e.Connections), each.Sum(e => e.BufferBytes));
     }
 
-    /// <summary>Each reactor's residency-trust trips and state (for tests).</summary>
-    internal Task<(int Trips, bool Trusting)[]> MeasureResidencyTrustAsync() => Task.WhenAll(_reactors.Select(r => r.MeasureResidencyTrustAsync()));
+    /// <summary>Each reactor's page-cache trust starts and trips (for tests).</summary>
+    internal Task<(int Starts, int Trips)[]> MeasureResidencyTrustAsync() => Task.WhenAll(_reactors.Select(r => r.MeasureResidencyTrustAsync()));
 
     internal Reactor NextReactor() => _reactors[(int)((uint)Interlocked.Increment(ref _next) % (uint)_reactors.Length)];
 

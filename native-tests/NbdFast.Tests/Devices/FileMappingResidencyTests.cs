@@ -58,6 +58,29 @@ public sealed class FileMappingResidencyTests : IDisposable
         Assert.False(mapping.IsResident(65536, 4096));
     }
 
+    /// <summary>cachestat itself (this kernel has it: 6.5 and later) counts exactly the pages a read brought in.</summary>
+    [Fact]
+    public void CachestatCountsTheCachedPages()
+    {
+        string path = Path.Combine(_dir, "disk.img");
+        using (var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
+        {
+            stream.Write(new byte[Size]);
+            stream.Flush(flushToDisk: true);
+        }
+        using SafeFileHandle file = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+        Assert.Equal(0, posix_fadvise(file, 0, 0, FadviseRandom));
+        Assert.Equal(0, posix_fadvise(file, 0, 0, FadviseDontNeed));
+        using FileMapping mapping = FileMapping.TryMap(file, Size)!;
+
+        Assert.Equal(0, mapping.CachedPages(0, Size / 4096));
+        Assert.Equal(8192, RandomAccess.Read(file, new byte[8192], 3 * 4096));
+        Assert.Equal(2, mapping.CachedPages(0, Size / 4096));
+        Assert.Equal(2, mapping.CachedPages(3 * 4096, 2));
+        Assert.Equal(1, mapping.CachedPages(4 * 4096, 5));
+        Assert.Equal(0, mapping.CachedPages(5 * 4096, 5));
+    }
+
     [DllImport("libc", SetLastError = true)]
     private static extern int posix_fadvise(SafeFileHandle fd, long offset, long length, int advice);
 }

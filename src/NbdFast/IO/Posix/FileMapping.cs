@@ -24,7 +24,13 @@ internal sealed unsafe partial class FileMapping : SafeHandle
     // even when the device is disposed first.
     private readonly SafeFileHandle _file;
     private readonly int _fd;
+    private const int PreciseChecksAfterMiss = 4096;
+    private const int DisagreementsBeforeRefusing = 64;
+
     private bool _cachestatRefused;
+    // Shared by the reactors of every connection reading this file: racing updates only shift when mincore decides.
+    private int _preciseChecksLeft;
+    private int _disagreements;
 
     private FileMapping(nint address, long length, SafeFileHandle file) : base(IntPtr.Zero, ownsHandle: true)
     {
@@ -67,25 +73,54 @@ internal sealed unsafe partial class FileMapping : SafeHandle
     /// the reactor's thread. A page evicted right after the check costs one synchronous read, no error.
     /// cachestat(2) answers from the file's page cache alone; mincore(2) also looks up the mapping and walks its
     /// page tables, and cost three times as much per 4 KiB check here (1.4 µs against 0.47 µs; two-job 4 KiB
-    /// random reads over TCP: 0.95× the server CPU per I/O in 8 interleaved pairs).
+    /// random reads over TCP: 0.95× the server CPU per I/O in 8 interleaved pairs). But cachestat also counts
+    /// pages that readahead is still reading in, which mincore does not, and on overlayfs it sees the overlay's
+    /// own empty cache rather than the real file's. So after any miss mincore alone decides for the next
+    /// <see cref="PreciseChecksAfterMiss"/> checks (a file being read in keeps missing), and a mapping where
+    /// mincore keeps finding cached what cachestat called missing stops asking cachestat.
     /// </summary>
     public bool IsResident(long offset, long length)
     {
         long first = offset & ~(PageSize - 1L);
         long pages = (offset + length - first + PageSize - 1) / PageSize;
-        if (!_cachestatRefused)
+        if (!_cachestatRefused && _preciseChecksLeft <= 0)
         {
-            CachestatRange range = new() { Offset = (ulong)first, Length = (ulong)(pages * PageSize) };
-            Cachestat stat;
-            long result = RawSyscall4(SysCachestat, _fd, (long)&range, (long)&stat, 0);
-            if (result == 0)
+            long cached = CachedPages(first, pages);
+            if (cached == pages)
             {
-                return (long)stat.Cached == pages;
+                return true;
+            }
+            if (cached >= 0)
+            {
+                _preciseChecksLeft = PreciseChecksAfterMiss;
+                bool resident = IsResidentByMincore(first, pages);
+                if (resident && ++_disagreements >= DisagreementsBeforeRefusing)
+                {
+                    _cachestatRefused = true;
+                }
+                return resident;
             }
             // ENOSYS (before 6.5), EPERM (a seccomp filter, or a file this process may not write to): mincore.
             _cachestatRefused = true;
         }
-        return IsResidentByMincore(first, pages);
+        if (_preciseChecksLeft > 0)
+        {
+            _preciseChecksLeft--;
+        }
+        if (IsResidentByMincore(first, pages))
+        {
+            return true;
+        }
+        _preciseChecksLeft = PreciseChecksAfterMiss;
+        return false;
+    }
+
+    /// <summary>cachestat's count of the range's pages in the page cache; -1 when the kernel refuses the call.</summary>
+    internal long CachedPages(long first, long pages)
+    {
+        CachestatRange range = new() { Offset = (ulong)first, Length = (ulong)(pages * PageSize) };
+        Cachestat stat;
+        return RawSyscall4(SysCachestat, _fd, (long)&range, (long)&stat, 0) == 0 ? (long)stat.Cached : -1;
     }
 
     private bool IsResidentByMincore(long first, long pages)

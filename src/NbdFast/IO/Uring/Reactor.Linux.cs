@@ -62,8 +62,8 @@ internal sealed unsafe partial class Reactor : IDisposable
 
     public static int DeviceFileSlot(int connectionIndex) => MaxConnections + connectionIndex;
 
-    /// <summary>Whether page-cache READs on this thread may skip the residency check.</summary>
-    internal ResidencyTrust Residency { get; } = new();
+    /// <summary>The tripwire for page-cache READs sent unchecked on this thread.</summary>
+    internal ResidencyWatch Residency { get; } = new();
 
     /// <summary>How buffer registration went, for the log.</summary>
     public string BufferStatus { get; private set; } = "";
@@ -114,8 +114,8 @@ internal sealed unsafe partial class Reactor : IDisposable
         public void Run(Reactor reactor) => Result.SetResult((reactor.ActiveConnections, reactor.Buffers.OutstandingBytes));
     }
 
-    /// <summary>How many times a major fault ended this reactor's residency trust, and whether it trusts now (for tests).</summary>
-    internal Task<(int Trips, bool Trusting)> MeasureResidencyTrustAsync()
+    /// <summary>How many times a connection here started trusting the page cache, and how many times a major fault ended it (for tests).</summary>
+    internal Task<(int Starts, int Trips)> MeasureResidencyTrustAsync()
     {
         var probe = new ResidencyProbe();
         Post(probe);
@@ -124,9 +124,9 @@ internal sealed unsafe partial class Reactor : IDisposable
 
     private sealed class ResidencyProbe : IReactorWork
     {
-        public TaskCompletionSource<(int, bool)> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<(int, int)> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public void Run(Reactor reactor) => Result.SetResult((reactor.Residency.Trips, reactor.Residency.Trusting));
+        public void Run(Reactor reactor) => Result.SetResult((reactor.Residency.TrustStarts, reactor.Residency.Trips));
     }
 
     private sealed class AllocationProbe : IReactorWork
@@ -271,6 +271,7 @@ internal sealed unsafe partial class Reactor : IDisposable
             {
                 Residency.AfterTurn(NbdFast.IO.Posix.ThreadFaults.Major());
             }
+            Residency.EndTurn();
         }
     }
 

@@ -27,6 +27,7 @@ internal sealed unsafe partial class UringConnection : IReactorWork
     private readonly FileDevice? _file;
     private bool _mappingWanted;        // see UringConnection.MappedRead
     private IO.Posix.FileMapping? _mapping;
+    private readonly ResidencyTrust _residencyTrust = new();
     private readonly bool _fallocateOnRing;
     private readonly int _deviceFd = -1;
     private int _ringFd;                // what SQEs name the socket and the device by: see UringConnection.FixedFiles

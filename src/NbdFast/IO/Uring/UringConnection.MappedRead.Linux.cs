@@ -7,7 +7,8 @@ namespace NbdFast.IO.Uring;
 /// Reads of a page-cache file are sent straight from a shared mapping of it: the reply's data iovec points
 /// into the page cache, so the send's copy is the only one and no READ goes to the ring. A range with
 /// any page not cached takes the ordinary READ (a send from it would wait for the disk on this thread); after a
-/// long run of cached reads the check stops until the thread takes a major fault (<see cref="ResidencyTrust"/>).
+/// long run of cached reads the connection stops checking until the reactor's thread takes a major fault
+/// (<see cref="ResidencyTrust"/>).
 /// Were the file truncated between the check and the send, the send fails with EFAULT, and the replies it
 /// carried are read into buffers instead (past the end of the file reads as zeroes, as on the READ path).
 /// Measured on the 2-vCPU dev machine (1 GiB file cached in base pages, fio nbd engine, unix socket,
@@ -35,19 +36,19 @@ internal sealed unsafe partial class UringConnection
         {
             return false;
         }
-        ResidencyTrust trust = _reactor.Residency;
-        if (!trust.Trusting)
+        ResidencyWatch watch = _reactor.Residency;
+        if (_residencyTrust.MaySkipCheck(watch, length))
+        {
+            watch.NoteUnchecked();
+        }
+        else
         {
             bool resident = _mapping.IsResident(offset, length);
-            trust.NoteChecked(resident);
+            _residencyTrust.NoteChecked(watch, resident);
             if (!resident)
             {
                 return false;
             }
-        }
-        else
-        {
-            trust.NoteUnchecked();
         }
         BeginReadReply(slot, length);
         slot.AddIovec(_mapping.Pointer + offset, length);
