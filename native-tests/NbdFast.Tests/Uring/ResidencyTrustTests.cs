@@ -13,23 +13,22 @@ namespace NbdFast.Tests.Uring;
 /// </summary>
 public sealed class ResidencyTrustTests
 {
-    private static void CompleteRun(ResidencyTrust trust, ResidencyWatch watch)
+    private static void NoteCached(ResidencyTrust trust, ResidencyWatch watch, int reads)
     {
-        for (int i = 0, n = trust.RunNeeded; i < n; i++)
+        for (int i = 0; i < reads; i++)
         {
             trust.NoteChecked(watch, resident: true);
         }
     }
+
+    private static void CompleteRun(ResidencyTrust trust, ResidencyWatch watch) => NoteCached(trust, watch, trust.RunNeeded);
 
     [Fact]
     public void ChecksStopAfterARunOfCachedReads_AndResumeAfterAFaultBehindUncheckedSends()
     {
         var watch = new ResidencyWatch();
         var trust = new ResidencyTrust();
-        for (int i = 0; i < ResidencyTrust.FirstRun - 1; i++)
-        {
-            trust.NoteChecked(watch, resident: true);
-        }
+        NoteCached(trust, watch, ResidencyTrust.FirstRun - 1);
         Assert.False(trust.MaySkipCheck(watch, 4096));
         trust.NoteChecked(watch, resident: true);
         Assert.True(trust.MaySkipCheck(watch, 4096));
@@ -76,15 +75,9 @@ public sealed class ResidencyTrustTests
     {
         var watch = new ResidencyWatch();
         var trust = new ResidencyTrust();
-        for (int i = 0; i < ResidencyTrust.FirstRun - 1; i++)
-        {
-            trust.NoteChecked(watch, resident: true);
-        }
+        NoteCached(trust, watch, ResidencyTrust.FirstRun - 1);
         trust.NoteChecked(watch, resident: false);
-        for (int i = 0; i < ResidencyTrust.FirstRun - 1; i++)
-        {
-            trust.NoteChecked(watch, resident: true);
-        }
+        NoteCached(trust, watch, ResidencyTrust.FirstRun - 1);
         Assert.False(trust.MaySkipCheck(watch, 4096));
         trust.NoteChecked(watch, resident: true);
         Assert.True(trust.MaySkipCheck(watch, 4096));
