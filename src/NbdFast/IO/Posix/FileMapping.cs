@@ -18,14 +18,14 @@ internal sealed unsafe partial class FileMapping : SafeHandle
     private const int PageSize = 4096;
 
     private const long SysCachestat = 451;   // the same number on every architecture (the unified syscall table)
+    private const int PreciseChecksAfterMiss = 4096;
+    private const int DisagreementsBeforeRefusing = 64;
 
     // The file, for cachestat. The mapping holds a reference on its handle, so the descriptor stays open (and its
     // number cannot come to name another file) until the last connection sending from the mapping lets go,
     // even when the device is disposed first.
     private readonly SafeFileHandle _file;
     private readonly int _fd;
-    private const int PreciseChecksAfterMiss = 4096;
-    private const int DisagreementsBeforeRefusing = 64;
 
     private bool _cachestatRefused;
     // Shared by the reactors of every connection reading this file: racing updates only shift when mincore decides.

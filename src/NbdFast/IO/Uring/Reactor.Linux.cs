@@ -92,48 +92,29 @@ internal sealed unsafe partial class Reactor : IDisposable
     }
 
     /// <summary>Managed bytes allocated so far by the reactor thread (read on that thread).</summary>
-    internal Task<long> MeasureAllocatedBytesAsync()
-    {
-        var probe = new AllocationProbe();
-        Post(probe);
-        return probe.Result.Task;
-    }
+    internal Task<long> MeasureAllocatedBytesAsync() => ReadOnThreadAsync(_ => GC.GetAllocatedBytesForCurrentThread());
 
     /// <summary>Connections the reactor still owns and buffer bytes still rented (read on that thread), for leak tests.</summary>
-    internal Task<(int Connections, long BufferBytes)> MeasureResourcesAsync()
-    {
-        var probe = new ResourceProbe();
-        Post(probe);
-        return probe.Result.Task;
-    }
-
-    private sealed class ResourceProbe : IReactorWork
-    {
-        public TaskCompletionSource<(int, long)> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public void Run(Reactor reactor) => Result.SetResult((reactor.ActiveConnections, reactor.Buffers.OutstandingBytes));
-    }
+    internal Task<(int Connections, long BufferBytes)> MeasureResourcesAsync() =>
+        ReadOnThreadAsync(r => (r.ActiveConnections, r.Buffers.OutstandingBytes));
 
     /// <summary>How many times a connection here started trusting the page cache, and how many times a major fault ended it (for tests).</summary>
-    internal Task<(int Starts, int Trips)> MeasureResidencyTrustAsync()
+    internal Task<(int Starts, int Trips)> MeasureResidencyTrustAsync() =>
+        ReadOnThreadAsync(r => (r.Residency.TrustStarts, r.Residency.Trips));
+
+    /// <summary>Reads reactor-owned state on the reactor's thread (for tests and leak checks).</summary>
+    private Task<T> ReadOnThreadAsync<T>(Func<Reactor, T> read)
     {
-        var probe = new ResidencyProbe();
+        var probe = new Probe<T>(read);
         Post(probe);
         return probe.Result.Task;
     }
 
-    private sealed class ResidencyProbe : IReactorWork
+    private sealed class Probe<T>(Func<Reactor, T> read) : IReactorWork
     {
-        public TaskCompletionSource<(int, int)> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<T> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public void Run(Reactor reactor) => Result.SetResult((reactor.Residency.TrustStarts, reactor.Residency.Trips));
-    }
-
-    private sealed class AllocationProbe : IReactorWork
-    {
-        public TaskCompletionSource<long> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public void Run(Reactor reactor) => Result.SetResult(GC.GetAllocatedBytesForCurrentThread());
+        public void Run(Reactor reactor) => Result.SetResult(read(reactor));
     }
 
     /// <summary>Stops the loop after the connections it owns have closed themselves.</summary>
