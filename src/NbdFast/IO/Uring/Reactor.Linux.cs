@@ -241,6 +241,10 @@ internal sealed unsafe partial class Reactor : IDisposable
             {
                 waitFor = 0;
             }
+            if (waitFor != 0 && ShouldSpin())
+            {
+                SpinForCompletions();
+            }
             int result = _ring!.SubmitAndWait(waitFor);
             Volatile.Write(ref _sleeping, 0);
             if (result < 0 && result != -16 && result != -11 && result != -62) // EBUSY, EAGAIN, ETIME: reap and go on
@@ -248,6 +252,7 @@ internal sealed unsafe partial class Reactor : IDisposable
                 throw new IOException($"io_uring_enter failed with errno {-result}");
             }
             ReapCompletions();
+            NoteTurnRequests();
             if (Residency.WantsFaultCount)
             {
                 Residency.AfterTurn(NbdFast.IO.Posix.ThreadFaults.Major());

@@ -138,6 +138,9 @@ internal sealed unsafe partial class Ring : IDisposable
         }
     }
 
+    /// <summary>True when completions are waiting in the ring (what a non-waiting enter produced).</summary>
+    public bool HasCompletions => *_cqHead != Volatile.Read(ref *_cqTail);
+
     /// <summary>Copies up to <paramref name="destination"/>.Length completions out and consumes them.</summary>
     public int Reap(Span<Cqe> destination)
     {

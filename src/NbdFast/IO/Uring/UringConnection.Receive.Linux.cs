@@ -97,6 +97,7 @@ internal sealed unsafe partial class UringConnection
                 break;
             }
             _receiveStart += headerSize;
+            _reactor.RequestsThisTurn++;
             slot.Begin(request, cost, ConnectionMetrics.RequestReceived(_reactor.RequestsObserved));
             if (!AcceptRequest(slot, payload))
             {
