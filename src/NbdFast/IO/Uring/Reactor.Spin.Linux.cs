@@ -24,7 +24,7 @@ internal sealed unsafe partial class Reactor
     // The client's pace: a moving average of the time between turns that started requests. A client that keeps a
     // deep queue but submits one request at a time (fio with one job at QD32) also gives one request per turn,
     // every 6-7 us; polling there only burns CPU (measured: +10 % CPU per I/O for +3 % IOPS).
-    private static readonly long SlowPaceTicks = 15 * Stopwatch.Frequency / 1_000_000;
+    private static readonly long SlowPaceTicks = MicrosToTicks(15);
     private long _lastRequestTurn;
     private long _averageGap;
 
@@ -34,9 +34,10 @@ internal sealed unsafe partial class Reactor
     private static long ReadSpinTicks()
     {
         string? text = Environment.GetEnvironmentVariable("NBDFAST_SPIN_US");
-        long micros = long.TryParse(text, out long parsed) && parsed >= 0 ? parsed : 50;
-        return micros * Stopwatch.Frequency / 1_000_000;
+        return MicrosToTicks(long.TryParse(text, out long parsed) && parsed >= 0 ? parsed : 50);
     }
+
+    private static long MicrosToTicks(long micros) => micros * Stopwatch.Frequency / 1_000_000;
 
     /// <summary>
     /// Counts the turns in a row that started exactly one request; a turn that started none (one that only
@@ -54,7 +55,8 @@ internal sealed unsafe partial class Reactor
         }
     }
 
-    private bool ShouldSpin() => SpinTicks > 0 && _singleRequestTurns == LockStepTurns && _averageGap > SlowPaceTicks && ActiveConnections > 0;
+    private bool ShouldSpin() =>
+        SpinTicks > 0 && _singleRequestTurns == LockStepTurns && _averageGap > SlowPaceTicks && ActiveConnections > 0;
 
     private void SpinForCompletions()
     {
