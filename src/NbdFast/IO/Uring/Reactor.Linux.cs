@@ -234,16 +234,18 @@ internal sealed unsafe partial class Reactor : IDisposable
             {
                 return;
             }
+            if (ShouldSpin())
+            {
+                // Before the sleeping flag is set, so work posted meanwhile needs no eventfd write: the poll
+                // sees the queue, and the check below catches what arrives after it.
+                SpinForCompletions();
+            }
             uint waitFor = 1;
             Volatile.Write(ref _sleeping, 1);
             Interlocked.MemoryBarrier();
             if (!_inbox.IsEmpty || _pendingSends.Count > 0)
             {
                 waitFor = 0;
-            }
-            if (waitFor != 0 && ShouldSpin())
-            {
-                SpinForCompletions();
             }
             int result = _ring!.SubmitAndWait(waitFor);
             Volatile.Write(ref _sleeping, 0);
