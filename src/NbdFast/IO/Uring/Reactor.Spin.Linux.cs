@@ -31,6 +31,15 @@ internal sealed unsafe partial class Reactor
     /// <summary>Requests started on this reactor in the current loop turn.</summary>
     internal int RequestsThisTurn;
 
+    /// <summary>
+    /// Requests on this reactor's connections between their header and their reply's last byte (a WRITE whose
+    /// payload is still arriving counts). Polling only pays when this is zero: then the next thing to happen is
+    /// a client's new request. With one in flight the reactor is waiting on a payload, a device or a slow
+    /// reader, and the client's pace says nothing about when that ends: 1M sequential writes at QD8 (one
+    /// request per turn, 300 us apart) polled on every turn for +15 % CPU per I/O and +2 % IOPS.
+    /// </summary>
+    internal int RequestsInFlight;
+
     private static long ReadSpinTicks()
     {
         string? text = Environment.GetEnvironmentVariable("NBDFAST_SPIN_US");
@@ -56,7 +65,8 @@ internal sealed unsafe partial class Reactor
     }
 
     private bool ShouldSpin() =>
-        SpinTicks > 0 && _singleRequestTurns == LockStepTurns && _averageGap > SlowPaceTicks && ActiveConnections > 0;
+        SpinTicks > 0 && RequestsInFlight == 0 && _singleRequestTurns == LockStepTurns && _averageGap > SlowPaceTicks &&
+        ActiveConnections > 0;
 
     private void SpinForCompletions()
     {

@@ -307,6 +307,7 @@ internal sealed unsafe partial class UringConnection
         }
         slot = _freeSlots.Pop();
         _inFlight++;
+        _reactor.RequestsInFlight++;
         _inFlightBytes += cost;
         return true;
     }

@@ -155,6 +155,7 @@ internal sealed unsafe partial class UringConnection
         _context.Metrics.RequestFinished(slot.Request, slot.Outcome, slot.Received, slot.Started, answered);
         slot.Reset(_reactor.Buffers);
         _inFlight--;
+        _reactor.RequestsInFlight--;
         _inFlightBytes -= slot.Cost;
         _freeSlots.Push(slot);
         if (_pausedForBudget && !_readStopped)
