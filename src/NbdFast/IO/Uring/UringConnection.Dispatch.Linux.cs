@@ -1,5 +1,4 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
+using NbdFast.Buffers;
 using NbdFast.Devices;
 using NbdFast.Protocol;
 using NbdFast.Transmission;
@@ -14,7 +13,7 @@ namespace NbdFast.IO.Uring;
 /// </summary>
 internal sealed unsafe partial class UringConnection
 {
-    private static readonly byte[] s_zeroChunk = GC.AllocateArray<byte>(MemoryDevice.ChunkSize, pinned: true);
+    private static readonly byte[] s_zeroChunk = AlignedPinnedChunk.Allocate(MemoryDevice.ChunkSize);
 
     private void Start(UringSlot slot)
     {
@@ -96,7 +95,7 @@ internal sealed unsafe partial class UringConnection
             int count = (int)Math.Min(end - offset, MemoryDevice.ChunkSize - within);
             byte[] chunk = _memory!.ChunkAt(offset) ?? s_zeroChunk;
             slot.HoldChunk(chunk);
-            slot.AddIovec((byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(chunk)) + within, count);
+            slot.AddIovec(AlignedPinnedChunk.Pointer(chunk) + within, count);
             offset += count;
         }
         QueueReply(slot);
