@@ -34,6 +34,7 @@ internal sealed unsafe partial class UringConnection : IReactorWork
     private int _ringDeviceFd = -1;
     private byte _fixedFileFlag;
     private readonly bool _inlineWriteCandidate;   // see UringConnection.InlineWrite
+    private readonly uint _maxInlineWrite;
     private readonly TaskCompletionSource<SessionEnd> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly UringSlot[] _slots;
     private readonly Stack<UringSlot> _freeSlots;
@@ -87,6 +88,9 @@ internal sealed unsafe partial class UringConnection : IReactorWork
             _mappingWanted = MappedReads && !file.Direct;
             _fallocateOnRing = !file.IsBlockDevice;
             _inlineWriteCandidate = InlineWrites && !file.Direct && !file.IsBlockDevice;
+            _maxInlineWrite = socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6
+                ? MaxInlineWriteTcp
+                : MaxInlineWrite;
         }
         int slots = context.Options.MaxInFlightRequests;
         _slots = new UringSlot[slots];
