@@ -7,26 +7,20 @@ namespace NbdFast.IO.Uring;
 /// every request finds the reactor asleep, and on a VM waking an idle vCPU costs more than the request itself:
 /// measured on the 2-vCPU dev VM (4k randread QD1, unix socket), the floors and nbdfast-uring left the vCPUs
 /// 66-69 % idle at 18-21k IOPS, while the sockets transport (whose thread pool spins) reached 1.56x. A reactor
-/// whose last 16 turns with requests started one each, more than 15 us apart on average, therefore polls the
-/// ring (non-waiting enters) for up to 50 us before it sleeps: 2.1x the IOPS at QD1 for 1.3x the CPU per I/O.
-/// At deeper queues a turn soon carries several requests, or they come faster, and that ends the polling.
+/// whose last 16 turns with requests started one each, more than 15 us apart on average, and that has no
+/// request in flight (<see cref="LockStepPace"/>) therefore polls the ring (non-waiting enters) for up to 50 us
+/// before it sleeps: 2.1x the IOPS at QD1 for 1.3x the CPU per I/O. At deeper queues a turn soon carries
+/// several requests, or they come faster, and that ends the polling.
 /// NBDFAST_SPIN_US sets the budget (0 turns it off).
 /// </summary>
 internal sealed unsafe partial class Reactor
 {
     internal static readonly long SpinTicks = ReadSpinTicks();
 
-    // Lock-step: this many request-bearing turns in a row started exactly one request each.
-    private const int LockStepTurns = 16;
-
-    private int _singleRequestTurns;
-
-    // The client's pace: a moving average of the time between turns that started requests. A client that keeps a
-    // deep queue but submits one request at a time (fio with one job at QD32) also gives one request per turn,
-    // every 6-7 us; polling there only burns CPU (measured: +10 % CPU per I/O for +3 % IOPS).
-    private static readonly long SlowPaceTicks = MicrosToTicks(15);
-    private long _lastRequestTurn;
-    private long _averageGap;
+    // The client's pace: a client that keeps a deep queue but submits one request at a time (fio with one job at
+    // QD32) also gives one request per turn, every 6-7 us; polling there only burns CPU (measured: +10 % CPU per
+    // I/O for +3 % IOPS), hence the 15 us.
+    private LockStepPace _pace = new(MicrosToTicks(15), MicrosToTicks(1000));
 
     /// <summary>Requests started on this reactor in the current loop turn.</summary>
     internal int RequestsThisTurn;
@@ -48,25 +42,16 @@ internal sealed unsafe partial class Reactor
 
     private static long MicrosToTicks(long micros) => micros * Stopwatch.Frequency / 1_000_000;
 
-    /// <summary>
-    /// Counts the turns in a row that started exactly one request; a turn that started none (one that only
-    /// reaped a send's completion) says nothing about the client's pace and is skipped.
-    /// </summary>
     private void NoteTurnRequests()
     {
         if (RequestsThisTurn > 0)
         {
-            long now = Stopwatch.GetTimestamp();
-            _averageGap += (now - _lastRequestTurn - _averageGap) / 8;
-            _lastRequestTurn = now;
-            _singleRequestTurns = RequestsThisTurn == 1 ? Math.Min(_singleRequestTurns + 1, LockStepTurns) : 0;
+            _pace.NoteTurn(RequestsThisTurn, Stopwatch.GetTimestamp());
             RequestsThisTurn = 0;
         }
     }
 
-    private bool ShouldSpin() =>
-        SpinTicks > 0 && RequestsInFlight == 0 && _singleRequestTurns == LockStepTurns && _averageGap > SlowPaceTicks &&
-        ActiveConnections > 0;
+    private bool ShouldSpin() => SpinTicks > 0 && ActiveConnections > 0 && _pace.WantsPoll(RequestsInFlight);
 
     private void SpinForCompletions()
     {
