@@ -19,8 +19,7 @@ internal static unsafe class AlignedPinnedChunk
     internal static byte[] Allocate(int size) => GC.AllocateArray<byte>(size + Alignment, pinned: true);
 
     /// <summary>Where the aligned bytes start, as an index into the array.</summary>
-    internal static int DataOffset(byte[] chunk) =>
-        (int)(-(nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(chunk)) & (Alignment - 1));
+    internal static int DataOffset(byte[] chunk) => ToAlignment(Start(chunk));
 
     /// <summary>The aligned bytes of a chunk from <see cref="Allocate"/>.</summary>
     internal static Span<byte> Data(byte[] chunk, int size) => chunk.AsSpan(DataOffset(chunk), size);
@@ -28,7 +27,11 @@ internal static unsafe class AlignedPinnedChunk
     /// <summary>The address of the aligned bytes; valid while the caller keeps the array alive.</summary>
     internal static byte* Pointer(byte[] chunk)
     {
-        byte* start = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(chunk));
-        return start + (-(nint)start & (Alignment - 1));
+        byte* start = Start(chunk);
+        return start + ToAlignment(start);
     }
+
+    private static byte* Start(byte[] chunk) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(chunk));
+
+    private static int ToAlignment(byte* address) => (int)(-(nint)address & (Alignment - 1));
 }
