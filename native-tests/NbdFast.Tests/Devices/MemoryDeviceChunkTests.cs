@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using NbdFast.Buffers;
 using NbdFast.Devices;
@@ -51,6 +52,10 @@ public sealed class MemoryDeviceChunkTests
             byte[] chunk = device.ChunkAt(offset)!;
             int within = (int)(offset % MemoryDevice.ChunkSize);
             Assert.Equal(payload[i], chunk[AlignedPinnedChunk.DataOffset(chunk) + within]);
+            // The header-free view (what writes copy into) is the same memory as the indexed one.
+            Assert.True(Unsafe.AreSame(
+                ref MemoryMarshal.GetReference(AlignedPinnedChunk.Bytes(chunk, within, 1)),
+                ref chunk[AlignedPinnedChunk.DataOffset(chunk) + within]));
         }
     }
 }

@@ -21,8 +21,12 @@ internal static unsafe class AlignedPinnedChunk
     /// <summary>Where the aligned bytes start, as an index into the array.</summary>
     internal static int DataOffset(byte[] chunk) => ToAlignment(Start(chunk));
 
-    /// <summary>The aligned bytes of a chunk from <see cref="Allocate"/>.</summary>
-    internal static Span<byte> Data(byte[] chunk, int size) => chunk.AsSpan(DataOffset(chunk), size);
+    /// <summary>
+    /// <paramref name="count"/> aligned bytes from <paramref name="within"/>, found without reading the array's
+    /// header. The caller checks the range against the size it allocated and keeps the array alive (GC.KeepAlive)
+    /// until it is done with the span: the span does not.
+    /// </summary>
+    internal static Span<byte> Bytes(byte[] chunk, int within, int count) => new(Pointer(chunk) + within, count);
 
     /// <summary>The address of the aligned bytes; valid while the caller keeps the array alive.</summary>
     internal static byte* Pointer(byte[] chunk)
@@ -31,7 +35,16 @@ internal static unsafe class AlignedPinnedChunk
         return start + ToAlignment(start);
     }
 
-    private static byte* Start(byte[] chunk) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(chunk));
+    /// <summary>
+    /// The address of element 0, taken from the reference itself (the array is pinned, so the reference is a
+    /// stable address) rather than through <see cref="MemoryMarshal.GetArrayDataReference{T}(T[])"/>, whose null
+    /// check loads the array's header. With random 4 KiB I/O over a large memory export that header sits on a
+    /// different page from the bytes moved, and the load was a TLB and cache miss of its own.
+    /// </summary>
+    private static byte* Start(byte[] chunk) => (byte*)Unsafe.As<byte[], nint>(ref chunk) + ArrayDataOffset;
+
+    /// <summary>Element 0 of an array follows its method table pointer and its length (padded to a pointer).</summary>
+    private static int ArrayDataOffset => 2 * sizeof(nint);
 
     private static int ToAlignment(byte* address) => (int)(-(nint)address & (Alignment - 1));
 }

@@ -82,7 +82,8 @@ public sealed class MemoryDevice : IBlockDevice
             }
             else
             {
-                ChunkData(chunk).Slice(within, count).CopyTo(destination);
+                AlignedPinnedChunk.Bytes(chunk, within, count).CopyTo(destination);
+                GC.KeepAlive(chunk);
             }
             destination = destination[count..];
             offset += count;
@@ -105,7 +106,9 @@ public sealed class MemoryDevice : IBlockDevice
             int index = (int)(offset >> ChunkShift);
             int within = (int)(offset & (ChunkSize - 1));
             int count = Math.Min(source.Length, ChunkSize - within);
-            source[..count].CopyTo(ChunkData(GetOrCommitChunk(index)).Slice(within, count));
+            byte[] chunk = GetOrCommitChunk(index);
+            source[..count].CopyTo(AlignedPinnedChunk.Bytes(chunk, within, count));
+            GC.KeepAlive(chunk);
             source = source[count..];
             offset += count;
         }
@@ -180,7 +183,8 @@ public sealed class MemoryDevice : IBlockDevice
                 byte[]? chunk = Volatile.Read(ref _chunks[index]);
                 if (chunk is not null)
                 {
-                    ChunkData(chunk).Slice(within, count).Clear();
+                    AlignedPinnedChunk.Bytes(chunk, within, count).Clear();
+                    GC.KeepAlive(chunk);
                 }
             }
             offset += count;
@@ -197,8 +201,6 @@ public sealed class MemoryDevice : IBlockDevice
         byte[] fresh = AlignedPinnedChunk.Allocate(ChunkSize);
         return Interlocked.CompareExchange(ref _chunks[index], fresh, null) ?? fresh;
     }
-
-    private static Span<byte> ChunkData(byte[] chunk) => AlignedPinnedChunk.Data(chunk, ChunkSize);
 
     private void CheckRange(long offset, long length)
     {
