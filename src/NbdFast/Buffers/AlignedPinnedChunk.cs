@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -26,7 +27,12 @@ internal static unsafe class AlignedPinnedChunk
     /// header. The caller checks the range against the size it allocated and keeps the array alive (GC.KeepAlive)
     /// until it is done with the span: the span does not.
     /// </summary>
-    internal static Span<byte> Bytes(byte[] chunk, int within, int count) => new(Pointer(chunk) + within, count);
+    internal static Span<byte> Bytes(byte[] chunk, int within, int count)
+    {
+        // Debug builds only: this reads the header the release path avoids.
+        Debug.Assert(within >= 0 && count >= 0 && within + count <= chunk.Length - Alignment, "range outside the chunk");
+        return new Span<byte>(Pointer(chunk) + within, count);
+    }
 
     /// <summary>The address of the aligned bytes; valid while the caller keeps the array alive.</summary>
     internal static byte* Pointer(byte[] chunk)
