@@ -4,33 +4,37 @@ using NbdFast.Protocol;
 namespace NbdFast.Devices;
 
 /// <summary>
-/// A sparse RAM disk. Memory is committed in 64 KiB pinned chunks on first write, so a large device costs
-/// nothing until written, unwritten ranges report as holes, and trimmed or zeroed chunks are released.
-/// Chunks are pinned so transports can hand their memory to the kernel without copying, and their bytes start
-/// on a cache line (<see cref="AlignedPinnedChunk"/>): writes copy into them twice as fast.
+/// A sparse RAM disk. Its bytes live in one flat range of virtual memory that the system commits page by page
+/// on first write (<see cref="SparseRegion"/>), so a large device costs nothing until written, and trimmed or
+/// zeroed pages are handed back. A bitmap records which 64 KiB chunks were ever written: those never written (or
+/// trimmed whole since) report as holes. Transports send replies straight from the device's memory.
 /// </summary>
 public sealed class MemoryDevice : IBlockDevice
 {
     internal const int ChunkShift = 16;
     internal const int ChunkSize = 1 << ChunkShift;
 
-    private readonly byte[]?[] _chunks;
+    private readonly SparseRegion _region;
+    private readonly WrittenChunks _written;
+    private volatile bool _disposed;
 
     /// <summary>Creates a RAM disk of <paramref name="size"/> bytes, initially all zeroes.</summary>
     /// <param name="size">Size in bytes.</param>
     /// <param name="maxPayload">Largest READ/WRITE payload advertised and accepted (default 32 MiB).</param>
+    /// <exception cref="OutOfMemoryException">The system would not reserve <paramref name="size"/> bytes of address space.</exception>
     public MemoryDevice(long size, uint maxPayload = NbdLimits.DefaultMaxPayload)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(size);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxPayload, 4096u);
         BlockSize = BlockSizeConstraints.Default with { MaximumPayload = maxPayload };
         long chunkCount = (size + ChunkSize - 1) >> ChunkShift;
-        if (chunkCount > Array.MaxLength)
+        if (!WrittenChunks.CanTrack(chunkCount))
         {
             throw new ArgumentOutOfRangeException(nameof(size), "The memory device is too large.");
         }
         Size = size;
-        _chunks = new byte[chunkCount][];
+        _written = new WrittenChunks(chunkCount);
+        _region = SparseRegion.Reserve(size);
     }
 
     /// <inheritdoc />
@@ -45,19 +49,8 @@ public sealed class MemoryDevice : IBlockDevice
     /// <inheritdoc />
     public BlockSizeConstraints BlockSize { get; }
 
-    /// <summary>Bytes of memory committed to written chunks.</summary>
-    public long CommittedBytes
-    {
-        get
-        {
-            long total = 0;
-            foreach (byte[]? chunk in _chunks)
-            {
-                total += chunk is null ? 0 : ChunkSize;
-            }
-            return total;
-        }
-    }
+    /// <summary>Bytes in the 64 KiB chunks that hold written data (at most this much memory is committed to them).</summary>
+    public long CommittedBytes => _written.Count * (long)ChunkSize;
 
     /// <inheritdoc />
     public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
@@ -70,24 +63,8 @@ public sealed class MemoryDevice : IBlockDevice
     public void Read(long offset, Span<byte> destination)
     {
         CheckRange(offset, destination.Length);
-        while (!destination.IsEmpty)
-        {
-            int index = (int)(offset >> ChunkShift);
-            int within = (int)(offset & (ChunkSize - 1));
-            int count = Math.Min(destination.Length, ChunkSize - within);
-            byte[]? chunk = Volatile.Read(ref _chunks[index]);
-            if (chunk is null)
-            {
-                destination[..count].Clear();
-            }
-            else
-            {
-                AlignedPinnedChunk.Bytes(chunk, within, count).CopyTo(destination);
-                GC.KeepAlive(chunk);
-            }
-            destination = destination[count..];
-            offset += count;
-        }
+        // Never-written pages read as zeroes by themselves: the system maps its zero page there.
+        _region.Bytes(offset, destination.Length).CopyTo(destination);
     }
 
     /// <inheritdoc />
@@ -101,16 +78,12 @@ public sealed class MemoryDevice : IBlockDevice
     public void Write(long offset, ReadOnlySpan<byte> source)
     {
         CheckRange(offset, source.Length);
-        while (!source.IsEmpty)
+        source.CopyTo(_region.Bytes(offset, source.Length));
+        // Marked after the copy: a trim racing this write clears the mark before it discards the pages, so a
+        // chunk whose mark is clear never holds anything but zeroes.
+        if (!source.IsEmpty)
         {
-            int index = (int)(offset >> ChunkShift);
-            int within = (int)(offset & (ChunkSize - 1));
-            int count = Math.Min(source.Length, ChunkSize - within);
-            byte[] chunk = GetOrCommitChunk(index);
-            source[..count].CopyTo(AlignedPinnedChunk.Bytes(chunk, within, count));
-            GC.KeepAlive(chunk);
-            source = source[count..];
-            offset += count;
+            _written.Mark(offset >> ChunkShift, (offset + source.Length - 1) >> ChunkShift);
         }
     }
 
@@ -141,10 +114,10 @@ public sealed class MemoryDevice : IBlockDevice
         long end = offset + length;
         while (offset < end && written < output.Length)
         {
-            int index = (int)(offset >> ChunkShift);
-            bool isHole = Volatile.Read(ref _chunks[index]) is null;
-            long runEnd = Math.Min(Size, ((long)index + 1) << ChunkShift);
-            while (runEnd < end && (Volatile.Read(ref _chunks[(int)(runEnd >> ChunkShift)]) is null) == isHole)
+            long index = offset >> ChunkShift;
+            bool isHole = !_written.IsMarked(index);
+            long runEnd = Math.Min(Size, (index + 1) << ChunkShift);
+            while (runEnd < end && !_written.IsMarked(runEnd >> ChunkShift) == isHole)
             {
                 runEnd = Math.Min(Size, runEnd + ChunkSize);
             }
@@ -154,56 +127,74 @@ public sealed class MemoryDevice : IBlockDevice
         return ValueTask.FromResult(written);
     }
 
-    /// <inheritdoc />
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    /// <summary>Gives the device's memory back to the system; the device cannot be used afterwards.</summary>
+    public ValueTask DisposeAsync()
+    {
+        if (!_disposed)
+        {
+            _disposed = true;
+            // The range stays mapped (a send still in flight may point into it) until the finalizer of the region.
+            _region.Discard(0, Size);
+        }
+        return ValueTask.CompletedTask;
+    }
 
     /// <summary>
-    /// The chunk holding byte <paramref name="offset"/>, or null while that chunk has never been written; its
-    /// <see cref="ChunkSize"/> bytes are at <see cref="AlignedPinnedChunk.Pointer"/>, not at index 0.
-    /// Transports send replies straight from these pinned arrays; they must hold a reference to each chunk
-    /// they point the kernel at until the send completes (a trim may drop the device's own reference).
+    /// The device's memory, for transports that point the kernel straight at it. They must keep this device
+    /// reachable until those sends complete; the range is unmapped only once nothing can reach it.
     /// </summary>
-    internal byte[]? ChunkAt(long offset) => Volatile.Read(ref _chunks[(int)(offset >> ChunkShift)]);
+    internal SparseRegion Region => _region;
+
+    /// <summary>True when some 64 KiB chunk touching the range was never written (or was trimmed whole since).</summary>
+    internal bool HasHole(long offset, long length)
+    {
+        long last = (offset + Math.Max(length, 1) - 1) >> ChunkShift;
+        for (long index = offset >> ChunkShift; index <= last; index++)
+        {
+            if (!_written.IsMarked(index))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
     private void Zero(long offset, long length, bool release)
     {
         CheckRange(offset, length);
         long end = offset + length;
+        // Consecutive written chunks are discarded together: one madvise for a long trim, not one per chunk.
+        long runStart = -1;
         while (offset < end)
         {
-            int index = (int)(offset >> ChunkShift);
-            int within = (int)(offset & (ChunkSize - 1));
-            int count = (int)Math.Min(end - offset, ChunkSize - within);
-            if (release && within == 0 && (count == ChunkSize || offset + count == Size))
+            long index = offset >> ChunkShift;
+            long count = Math.Min(end - offset, ChunkSize - (offset & (ChunkSize - 1)));
+            if (_written.IsMarked(index))
             {
-                Volatile.Write(ref _chunks[index], null);
-            }
-            else
-            {
-                byte[]? chunk = Volatile.Read(ref _chunks[index]);
-                if (chunk is not null)
+                bool wholeChunk = (offset & (ChunkSize - 1)) == 0 && (count == ChunkSize || offset + count == Size);
+                if (release && wholeChunk)
                 {
-                    AlignedPinnedChunk.Bytes(chunk, within, count).Clear();
-                    GC.KeepAlive(chunk);
+                    // Unmarked before its pages go: see Write.
+                    _written.Unmark(index);
                 }
+                runStart = runStart < 0 ? offset : runStart;
+            }
+            else if (runStart >= 0)
+            {
+                _region.Discard(runStart, offset - runStart);
+                runStart = -1;
             }
             offset += count;
         }
-    }
-
-    private byte[] GetOrCommitChunk(int index)
-    {
-        byte[]? chunk = Volatile.Read(ref _chunks[index]);
-        if (chunk is not null)
+        if (runStart >= 0)
         {
-            return chunk;
+            _region.Discard(runStart, end - runStart);
         }
-        byte[] fresh = AlignedPinnedChunk.Allocate(ChunkSize);
-        return Interlocked.CompareExchange(ref _chunks[index], fresh, null) ?? fresh;
     }
 
     private void CheckRange(long offset, long length)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (offset < 0 || length < 0 || offset > Size - length)
         {
             throw new BlockDeviceException(NbdError.Invalid, "range outside the device");

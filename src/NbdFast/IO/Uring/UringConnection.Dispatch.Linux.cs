@@ -1,4 +1,3 @@
-using NbdFast.Buffers;
 using NbdFast.Devices;
 using NbdFast.Protocol;
 using NbdFast.Transmission;
@@ -8,13 +7,11 @@ namespace NbdFast.IO.Uring;
 
 /// <summary>
 /// Starting a validated request: memory devices are served inline with replies pointing into the device's
-/// own chunks; file devices get READ/WRITE/FSYNC on this ring; everything else runs through the shared
+/// own memory; file devices get READ/WRITE/FSYNC on this ring; everything else runs through the shared
 /// <see cref="RequestExecutor"/> and comes back through the reactor's queue.
 /// </summary>
 internal sealed unsafe partial class UringConnection
 {
-    private static readonly byte[] s_zeroChunk = AlignedPinnedChunk.Allocate(MemoryDevice.ChunkSize);
-
     private void Start(UringSlot slot)
     {
         NbdRequest request = slot.Request;
@@ -65,39 +62,19 @@ internal sealed unsafe partial class UringConnection
     }
 
     /// <summary>A sparse (OFFSET_HOLE) reply is only worth building when the range really has a hole.</summary>
-    private bool WantsSparseReply(in NbdRequest request)
-    {
-        if (!_context.StructuredReplies || (request.Flags & NbdCommandFlags.DontFragment) != 0 || request.Length < RequestExecutor.SparseReadThreshold)
-        {
-            return false;
-        }
-        long end = (long)(request.Offset + request.Length);
-        for (long offset = (long)request.Offset & ~(MemoryDevice.ChunkSize - 1L); offset < end; offset += MemoryDevice.ChunkSize)
-        {
-            if (_memory!.ChunkAt(offset) is null)
-            {
-                return true;
-            }
-        }
-        return false;
-    }
+    private bool WantsSparseReply(in NbdRequest request) =>
+        _context.StructuredReplies && (request.Flags & NbdCommandFlags.DontFragment) == 0 &&
+        request.Length >= RequestExecutor.SparseReadThreshold && _memory!.HasHole((long)request.Offset, (long)request.Length);
 
-    /// <summary>The reply header, then iovecs straight into the device's chunks: nothing is copied.</summary>
+    /// <summary>
+    /// The reply header, then one iovec straight into the device's memory: nothing is copied. The connection
+    /// holds the device, so the memory stays mapped until the send completes.
+    /// </summary>
     private void QueueMemoryRead(UringSlot slot, in NbdRequest request)
     {
         int length = (int)request.Length;
         BeginReadReply(slot, length);
-        long offset = (long)request.Offset;
-        long end = offset + length;
-        while (offset < end)
-        {
-            int within = (int)(offset & (MemoryDevice.ChunkSize - 1));
-            int count = (int)Math.Min(end - offset, MemoryDevice.ChunkSize - within);
-            byte[] chunk = _memory!.ChunkAt(offset) ?? s_zeroChunk;
-            slot.HoldChunk(chunk);
-            slot.AddIovec(AlignedPinnedChunk.Pointer(chunk) + within, count);
-            offset += count;
-        }
+        slot.AddIovec(_memory!.Region.Pointer + (long)request.Offset, length);
         QueueReply(slot);
     }
 

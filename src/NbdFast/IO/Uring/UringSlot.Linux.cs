@@ -63,11 +63,6 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
     /// <summary>Reply bytes still to send.</summary>
     public long ReplyRemaining;
 
-    // Memory-device chunks the reply points into, held so they stay alive until sent. A 4 KiB read touches
-    // one chunk: it gets a field of its own, so the common case costs a store, not a list add and clear.
-    private byte[]? _heldChunk;
-    private List<byte[]>? _moreHeldChunks;
-
     /// <summary>For requests run through <see cref="RequestExecutor"/>: its context and the pinned reply.</summary>
     public RequestContext? Managed;
     public MemoryHandle ReplyPin;
@@ -135,24 +130,10 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
     {
         pool.Return(Data);
         Data = default;
-        _heldChunk = null;
-        _moreHeldChunks?.Clear();
         ReplyPin.Dispose();
         ReplyPin = default;
         ExecutorReply = default;
         Managed?.Reset();
-    }
-
-    /// <summary>Keeps a memory-device chunk alive until the reply that points into it is sent.</summary>
-    public void HoldChunk(byte[] chunk)
-    {
-        if (_heldChunk is null)
-        {
-            _heldChunk = chunk;
-            return;
-        }
-        // Allocated once per slot, on its first read that spans chunks.
-        (_moreHeldChunks ??= new()).Add(chunk);
     }
 
     /// <summary>The executor finished on another thread: continue on the reactor.</summary>
