@@ -33,8 +33,9 @@ public sealed class MemoryDevice : IBlockDevice
             throw new ArgumentOutOfRangeException(nameof(size), "The memory device is too large.");
         }
         Size = size;
-        _written = new WrittenChunks(chunkCount);
+        // The address space first: a size the system cannot map fails before the bitmap is allocated for it.
         _region = SparseRegion.Reserve(size);
+        _written = new WrittenChunks(chunkCount);
     }
 
     /// <inheritdoc />
