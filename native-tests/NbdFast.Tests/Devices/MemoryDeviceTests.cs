@@ -54,6 +54,23 @@ public sealed class MemoryDeviceTests
         }
     }
 
+    [Theory]
+    [InlineData(4096, 1 << 20)]
+    [InlineData(12345, (3 << 20) + 777)]   // copied in pieces: neither end on a piece boundary
+    public void LargeWrite_ReadsBackExactly_AndTouchesNothingAround(int offset, int length)
+    {
+        var device = new MemoryDevice(8 << 20);
+        byte[] data = Pattern(length, seed: offset);
+        device.Write(offset, data);
+
+        // One byte either side of the write, which must still be zero.
+        var back = new byte[length + 2];
+        device.Read(offset - 1, back);
+        Assert.Equal(0, back[0]);
+        Assert.Equal(0, back[^1]);
+        Assert.True(data.AsSpan().SequenceEqual(back.AsSpan(1, length)), "the bytes read back differ from those written");
+    }
+
     [Fact]
     public async Task Extents_HoleOnlyWhereAWholeChunkWasNeverWrittenOrTrimmedWhole()
     {
