@@ -17,13 +17,16 @@ namespace NbdFast.Buffers;
 /// </summary>
 internal sealed unsafe class SparseRegion : SafeHandle
 {
-    private const int PageSize = 4096;
+    // The system's page, not a constant: madvise takes only page-aligned ranges (64 KiB pages on some arm64 kernels).
+    private static readonly long PageSize = Environment.SystemPageSize;
 
     private readonly bool _mapped;
     private readonly nuint _reserved;
 
-    private SparseRegion(long length) : base(IntPtr.Zero, ownsHandle: true)
+    /// <summary>Reserves <paramref name="length"/> zeroed bytes; throws <see cref="OutOfMemoryException"/> when the system refuses.</summary>
+    public SparseRegion(long length) : base(IntPtr.Zero, ownsHandle: true)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
         Length = length;
         // A zero-length device still gets a valid (empty) range to point at.
         _reserved = (nuint)Math.Max(length, 1);
@@ -41,13 +44,6 @@ internal sealed unsafe class SparseRegion : SafeHandle
         {
             SetHandle((nint)NativeMemory.AllocZeroed(_reserved));
         }
-    }
-
-    /// <summary>Reserves <paramref name="length"/> zeroed bytes; throws <see cref="OutOfMemoryException"/> when the system refuses.</summary>
-    public static SparseRegion Reserve(long length)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        return new SparseRegion(length);
     }
 
     public long Length { get; }
@@ -72,8 +68,8 @@ internal sealed unsafe class SparseRegion : SafeHandle
     {
         System.Diagnostics.Debug.Assert(offset >= 0 && length >= 0 && offset <= Length - length, "range outside the region");
         long end = offset + length;
-        long firstPage = (offset + PageSize - 1) & ~(long)(PageSize - 1);
-        long lastPage = end & ~(long)(PageSize - 1);
+        long firstPage = (offset + PageSize - 1) & ~(PageSize - 1);
+        long lastPage = end & ~(PageSize - 1);
         if (!_mapped || lastPage <= firstPage)
         {
             Clear(offset, length);

@@ -35,7 +35,7 @@ public sealed class MemoryDevice : IBlockDevice
         }
         Size = size;
         // The address space first: a size the system cannot map fails before the bitmap is allocated for it.
-        _region = SparseRegion.Reserve(size);
+        _region = new SparseRegion(size);
         _written = new WrittenChunks(chunkCount);
     }
 
@@ -95,7 +95,7 @@ public sealed class MemoryDevice : IBlockDevice
         // chunk whose mark is clear never holds anything but zeroes.
         if (length != 0)
         {
-            _written.Mark(offset >> ChunkShift, (offset + length - 1) >> ChunkShift);
+            _written.Mark(offset >> ChunkShift, LastChunk(offset, length));
         }
     }
 
@@ -158,18 +158,10 @@ public sealed class MemoryDevice : IBlockDevice
     internal SparseRegion Region => _region;
 
     /// <summary>True when some 64 KiB chunk touching the range was never written (or was trimmed whole since).</summary>
-    internal bool HasHole(long offset, long length)
-    {
-        long last = (offset + Math.Max(length, 1) - 1) >> ChunkShift;
-        for (long index = offset >> ChunkShift; index <= last; index++)
-        {
-            if (!_written.IsMarked(index))
-            {
-                return true;
-            }
-        }
-        return false;
-    }
+    internal bool HasHole(long offset, long length) => !_written.AllMarked(offset >> ChunkShift, LastChunk(offset, length));
+
+    /// <summary>The last chunk a range touches; an empty range counts as touching the chunk it starts in.</summary>
+    private static long LastChunk(long offset, long length) => (offset + Math.Max(length, 1) - 1) >> ChunkShift;
 
     private void Zero(long offset, long length, bool release)
     {
@@ -180,10 +172,11 @@ public sealed class MemoryDevice : IBlockDevice
         while (offset < end)
         {
             long index = offset >> ChunkShift;
-            long count = Math.Min(end - offset, ChunkSize - (offset & (ChunkSize - 1)));
+            long within = offset & (ChunkSize - 1);
+            long count = Math.Min(end - offset, ChunkSize - within);
             if (_written.IsMarked(index))
             {
-                bool wholeChunk = (offset & (ChunkSize - 1)) == 0 && (count == ChunkSize || offset + count == Size);
+                bool wholeChunk = within == 0 && (count == ChunkSize || offset + count == Size);
                 if (release && wholeChunk)
                 {
                     // Unmarked before its pages go: see Write.

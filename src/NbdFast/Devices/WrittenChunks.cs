@@ -29,6 +29,19 @@ internal sealed class WrittenChunks(long chunkCount)
         }
     }
 
+    /// <summary>True when chunks <paramref name="first"/> to <paramref name="last"/>, both included, are all marked.</summary>
+    public bool AllMarked(long first, long last)
+    {
+        for (long chunk = first; chunk <= last; chunk++)
+        {
+            if (!IsMarked(chunk))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
     public void Unmark(long chunk) => Interlocked.And(ref _bits[chunk >> 6], ~(1L << (int)(chunk & 63)));
 
     /// <summary>How many chunks are marked; a snapshot when writers race it.</summary>
