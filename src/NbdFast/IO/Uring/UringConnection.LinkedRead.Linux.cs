@@ -21,7 +21,7 @@ internal sealed unsafe partial class UringConnection
     {
         // One send in flight per connection: only link when the send side is idle. Both entries must go in
         // one submission (a link never spans two), hence the room check.
-        if (!LinkReadToSend || _sendPosted || _sendCount > 0 || _broken || _reactor.Ring.SqSpace < 2)
+        if (!LinkReadToSend || _sendPosted || _sendQueue.Count > 0 || _broken || _reactor.Ring.SqSpace < 2)
         {
             return false;
         }
@@ -69,15 +69,13 @@ internal sealed unsafe partial class UringConnection
         {
             // A short send: the rest goes first in the ordinary queue.
             slot.Advance(result);
-            _sendHead = (_sendHead - 1 + _sendQueue.Length) % _sendQueue.Length;
-            _sendQueue[_sendHead] = slot;
-            _sendCount++;
+            _sendQueue.PushFront(slot.Index);
         }
         else
         {
             ReleaseSlot(slot, answered: true);
         }
-        if (_sendCount > 0 && !_sendScheduled)
+        if (_sendQueue.Count > 0 && !_sendScheduled)
         {
             _sendScheduled = true;
             _reactor.ScheduleSend(this);

@@ -37,10 +37,8 @@ internal sealed unsafe partial class UringConnection : IReactorWork
     private readonly uint _maxInlineWrite;
     private readonly TaskCompletionSource<SessionEnd> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly UringSlot[] _slots;
-    private readonly Stack<UringSlot> _freeSlots;
-    private readonly UringSlot?[] _sendQueue;
-    private int _sendHead;
-    private int _sendCount;
+    private SlotIndexStack _freeSlots;
+    private SlotIndexRing _sendQueue;
     private int _index = -1;
     private int _generation;
 
@@ -94,13 +92,13 @@ internal sealed unsafe partial class UringConnection : IReactorWork
         }
         int slots = context.Options.MaxInFlightRequests;
         _slots = new UringSlot[slots];
-        _freeSlots = new Stack<UringSlot>(slots);
+        _freeSlots = new SlotIndexStack(slots);
         for (int i = slots - 1; i >= 0; i--)
         {
             _slots[i] = new UringSlot(this, i);
-            _freeSlots.Push(_slots[i]);
+            _freeSlots.Push(i);
         }
-        _sendQueue = new UringSlot?[slots];
+        _sendQueue = new SlotIndexRing(slots);
         _timerWork = new TimerWork(this);
     }
 

@@ -66,9 +66,9 @@ internal sealed unsafe partial class UringConnection
     private bool TryRereadMappedReplies()
     {
         bool any = false;
-        for (int i = 0; i < _sendSlots && i < _sendCount; i++)
+        for (int i = 0; i < _sendSlots && i < _sendQueue.Count; i++)
         {
-            UringSlot slot = _sendQueue[(_sendHead + i) % _sendQueue.Length]!;
+            UringSlot slot = _slots[_sendQueue.At(i)];
             if (slot.Mapped)
             {
                 if (!TryRereadMappedReply(slot))

@@ -305,7 +305,7 @@ internal sealed unsafe partial class UringConnection
         {
             return false;
         }
-        slot = _freeSlots.Pop();
+        slot = _slots[_freeSlots.Pop()];
         _inFlight++;
         _reactor.RequestsInFlight++;
         _inFlightBytes += cost;

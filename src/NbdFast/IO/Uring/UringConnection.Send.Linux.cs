@@ -34,8 +34,7 @@ internal sealed unsafe partial class UringConnection
             ReleaseSlot(slot);
             return;
         }
-        _sendQueue[(_sendHead + _sendCount) % _sendQueue.Length] = slot;
-        _sendCount++;
+        _sendQueue.PushBack(slot.Index);
         if (!_sendScheduled && !_sendPosted)
         {
             _sendScheduled = true;
@@ -47,15 +46,15 @@ internal sealed unsafe partial class UringConnection
     public void FlushSends()
     {
         _sendScheduled = false;
-        if (_sendPosted || _sendCount == 0 || _closed)
+        if (_sendPosted || _sendQueue.Count == 0 || _closed)
         {
             return;
         }
         int iovecs = 0;
         int slots = 0;
-        while (slots < _sendCount)
+        while (slots < _sendQueue.Count)
         {
-            UringSlot slot = _sendQueue[(_sendHead + slots) % _sendQueue.Length]!;
+            UringSlot slot = _slots[_sendQueue.At(slots)];
             if (iovecs + slot.IovCount > MaxSendIovecs && slots > 0)
             {
                 break;
@@ -98,9 +97,9 @@ internal sealed unsafe partial class UringConnection
             return;
         }
         long sent = result;
-        for (int i = 0; i < _sendSlots && _sendCount > 0; i++)
+        for (int i = 0; i < _sendSlots && _sendQueue.Count > 0; i++)
         {
-            UringSlot slot = _sendQueue[_sendHead]!;
+            UringSlot slot = _slots[_sendQueue.At(0)];
             if (sent >= slot.ReplyRemaining)
             {
                 sent -= slot.ReplyRemaining;
@@ -110,7 +109,7 @@ internal sealed unsafe partial class UringConnection
             slot.Advance(sent);
             break;
         }
-        if (_sendCount > 0 && !_sendScheduled)
+        if (_sendQueue.Count > 0 && !_sendScheduled)
         {
             _sendScheduled = true;
             _reactor.ScheduleSend(this);
@@ -126,20 +125,13 @@ internal sealed unsafe partial class UringConnection
         // A receive may still be posted: with the socket shut down it completes, and the connection can close
         // instead of waiting for the peer (still there when the send failed on our side, as after an EFAULT).
         ShutdownSocket();
-        while (_sendCount > 0)
+        while (_sendQueue.Count > 0)
         {
             ReleaseSlot(DequeueSent());
         }
     }
 
-    private UringSlot DequeueSent()
-    {
-        UringSlot slot = _sendQueue[_sendHead]!;
-        _sendQueue[_sendHead] = null;
-        _sendHead = (_sendHead + 1) % _sendQueue.Length;
-        _sendCount--;
-        return slot;
-    }
+    private UringSlot DequeueSent() => _slots[_sendQueue.PopFront()];
 
     /// <summary>
     /// The request is answered (its whole reply went to the socket) or abandoned: it is counted, its memory and
@@ -157,7 +149,7 @@ internal sealed unsafe partial class UringConnection
         _inFlight--;
         _reactor.RequestsInFlight--;
         _inFlightBytes -= slot.Cost;
-        _freeSlots.Push(slot);
+        _freeSlots.Push(slot.Index);
         if (_pausedForBudget && !_readStopped)
         {
             _pausedForBudget = false;

@@ -128,12 +128,19 @@ internal sealed unsafe class UringSlot : IReactorWork, IDisposable
     /// <summary>Releases what the finished request held; the data buffer goes back to <paramref name="pool"/>.</summary>
     public void Reset(AlignedBufferPool pool)
     {
-        pool.Return(Data);
-        Data = default;
-        ReplyPin.Dispose();
-        ReplyPin = default;
-        ExecutorReply = default;
-        Managed?.Reset();
+        // Most requests (memory reads and writes taken from the receive buffer) hold neither: skip the stores.
+        if (!Data.IsEmpty)
+        {
+            pool.Return(Data);
+            Data = default;
+        }
+        if (Managed is not null)
+        {
+            ReplyPin.Dispose();
+            ReplyPin = default;
+            ExecutorReply = default;
+            Managed.Reset();
+        }
     }
 
     /// <summary>The executor finished on another thread: continue on the reactor.</summary>
