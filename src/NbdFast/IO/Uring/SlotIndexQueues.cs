@@ -25,6 +25,8 @@ internal struct SlotIndexRing
 
     public void PushBack(int index)
     {
+        // Each slot is queued at most once and the capacity is at least the slot count, so this cannot overflow.
+        System.Diagnostics.Debug.Assert(Count < _items.Length, "send queue overflow");
         _items[(_head + Count) & _mask] = index;
         Count++;
     }
@@ -32,6 +34,7 @@ internal struct SlotIndexRing
     /// <summary>Puts a slot back at the head, as when the rest of a short linked send must go first.</summary>
     public void PushFront(int index)
     {
+        System.Diagnostics.Debug.Assert(Count < _items.Length, "send queue overflow");
         _head = (_head - 1) & _mask;
         _items[_head] = index;
         Count++;
