@@ -13,18 +13,16 @@ internal sealed class WrittenChunks(long chunkCount)
 
     public static bool CanTrack(long chunkCount) => (chunkCount + 63) >> 6 <= Array.MaxLength;
 
-    public bool IsMarked(long chunk) => (Volatile.Read(ref _bits[chunk >> 6]) & (1L << (int)(chunk & 63))) != 0;
+    public bool IsMarked(long chunk) => (Volatile.Read(ref Word(chunk)) & Bit(chunk)) != 0;
 
     /// <summary>Marks chunks <paramref name="first"/> to <paramref name="last"/>, both included.</summary>
     public void Mark(long first, long last)
     {
         for (long chunk = first; chunk <= last; chunk++)
         {
-            long bit = 1L << (int)(chunk & 63);
-            ref long word = ref _bits[chunk >> 6];
-            if ((Volatile.Read(ref word) & bit) == 0)
+            if (!IsMarked(chunk))
             {
-                Interlocked.Or(ref word, bit);
+                Interlocked.Or(ref Word(chunk), Bit(chunk));
             }
         }
     }
@@ -42,7 +40,11 @@ internal sealed class WrittenChunks(long chunkCount)
         return true;
     }
 
-    public void Unmark(long chunk) => Interlocked.And(ref _bits[chunk >> 6], ~(1L << (int)(chunk & 63)));
+    public void Unmark(long chunk) => Interlocked.And(ref Word(chunk), ~Bit(chunk));
+
+    private ref long Word(long chunk) => ref _bits[chunk >> 6];
+
+    private static long Bit(long chunk) => 1L << (int)(chunk & 63);
 
     /// <summary>How many chunks are marked; a snapshot when writers race it.</summary>
     public long Count
